@@ -1,0 +1,3 @@
+//! `fedledger`: the command-line tool for organizations and auditors.
+
+fn main() {}

@@ -1,0 +1,326 @@
+//! The genesis file: the consortium's founding parameters; its canonical hash is the chain id.
+
+use crate::codec;
+use crate::digest::Digest;
+use crate::error::LedgerError;
+use crate::identity::OrgId;
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+
+/// Current ledger format version, written in genesis and in every block header.
+pub const FORMAT_VERSION: u16 = 1;
+
+const GENESIS_DOMAIN: &[u8] = b"fedledger/genesis/v1";
+
+/// The founding document of a consortium. Human-edited TOML; see `configs/genesis.example.toml`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Genesis {
+    /// Ledger format version; must be [`FORMAT_VERSION`].
+    pub format_version: u16,
+    /// The consortium's name (informational; part of the chain id).
+    pub consortium: String,
+    /// Unix time in milliseconds; block timestamps must not precede it.
+    pub created_at_ms: u64,
+    /// How many Byzantine members the consortium tolerates, both in consensus (n >= 3f+1) and in
+    /// aggregation (per rule).
+    pub f: u32,
+    /// The model everyone trains.
+    pub model: ModelSpec,
+    /// The robust aggregation rule.
+    pub aggregation: AggregationSpec,
+    /// Differential-privacy policy shared by all members.
+    pub dp: DpPolicy,
+    /// Round timing and membership rules.
+    pub rounds: RoundPolicy,
+    /// Founding members. Sorted by id in the canonical form.
+    pub members: Vec<MemberSpec>,
+}
+
+/// The model architecture and its initialisation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelSpec {
+    /// `logistic`, `softmax` or `mlp`.
+    pub kind: String,
+    /// Number of input features after encoding.
+    pub features: u32,
+    /// Number of classes (2 for logistic).
+    pub classes: u32,
+    /// Hidden layer widths for `mlp` (one or two layers); empty otherwise.
+    #[serde(default)]
+    pub hidden: Vec<u32>,
+    /// Seed of the initial weights, so every node starts from the same model.
+    pub init_seed: u64,
+    /// SHA-256 of the data schema every member must use (hex), or empty.
+    #[serde(default)]
+    pub schema_hash: String,
+}
+
+/// Aggregation rule names accepted in genesis and on the command line.
+pub const RULES: &[&str] = &[
+    "mean",
+    "median",
+    "trimmed-mean",
+    "krum",
+    "multi-krum",
+    "bulyan",
+    "geometric-median",
+    "centered-clipping",
+];
+
+/// The aggregation rule and its parameters.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AggregationSpec {
+    /// One of [`RULES`].
+    pub rule: String,
+    /// Multi-Krum's m (defaults to n - f when absent).
+    #[serde(default)]
+    pub multi_krum_m: Option<u32>,
+    /// Centered clipping radius (tau), when that rule is used.
+    #[serde(default)]
+    pub clip_radius: Option<f64>,
+}
+
+/// The DP-SGD policy.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DpPolicy {
+    /// Per-example clipping norm C.
+    pub clip_norm: f64,
+    /// Noise multiplier sigma (noise std is sigma * C). 0 disables DP (testing only).
+    pub noise_multiplier: f64,
+    /// Expected batch size; the sampling rate is batch / local examples.
+    pub batch_size: u32,
+    /// Local epochs per round.
+    pub local_epochs: u32,
+    /// The delta every member's epsilon is measured at.
+    pub delta: f64,
+}
+
+/// Timing and membership rules.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RoundPolicy {
+    /// How long the leader waits for updates before proposing with what it has (ms).
+    pub collect_timeout_ms: u64,
+    /// How long a validator waits in a view before voting to nullify it (ms).
+    pub view_timeout_ms: u64,
+    /// A membership change recorded at height h takes effect at h + this.
+    pub membership_delay: u64,
+    /// Stop after this many rounds (0 = no limit).
+    #[serde(default)]
+    pub max_rounds: u64,
+}
+
+/// A founding member.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MemberSpec {
+    /// Its ed25519 public key.
+    pub id: OrgId,
+    /// Display name.
+    pub name: String,
+    /// Its privacy cap: total epsilon at the policy's delta.
+    pub epsilon_max: f64,
+}
+
+impl Genesis {
+    /// Parse and validate a genesis TOML document.
+    pub fn from_toml(text: &str) -> Result<Self, LedgerError> {
+        let mut g: Genesis = toml::from_str(text).map_err(|e| LedgerError::InvalidGenesis {
+            reason: e.to_string(),
+        })?;
+        g.members.sort_by(|a, b| a.id.cmp(&b.id));
+        g.validate()?;
+        Ok(g)
+    }
+
+    /// Read, parse and validate a genesis file.
+    pub fn load(path: &Path) -> Result<Self, LedgerError> {
+        let text = std::fs::read_to_string(path).map_err(|e| LedgerError::Io {
+            path: path.display().to_string(),
+            source: e,
+        })?;
+        Self::from_toml(&text).map_err(|e| match e {
+            LedgerError::InvalidGenesis { reason } => LedgerError::InvalidGenesis {
+                reason: format!("{}: {reason}", path.display()),
+            },
+            other => other,
+        })
+    }
+
+    /// The TOML form (members sorted by id).
+    pub fn to_toml(&self) -> String {
+        toml::to_string_pretty(self).unwrap_or_else(|e| panic!("genesis always serialises: {e}"))
+    }
+
+    /// The chain id: SHA-256 over a domain tag and the canonical encoding (members sorted by id).
+    pub fn chain_id(&self) -> Digest {
+        let mut sorted = self.clone();
+        sorted.members.sort_by(|a, b| a.id.cmp(&b.id));
+        Digest::of_parts(&[GENESIS_DOMAIN, &codec::encode(&sorted)])
+    }
+
+    /// Founding member ids, sorted.
+    pub fn member_ids(&self) -> Vec<OrgId> {
+        let mut ids: Vec<OrgId> = self.members.iter().map(|m| m.id).collect();
+        ids.sort();
+        ids
+    }
+
+    /// Check that this consortium can work: sizes, rule requirements, finite positive parameters.
+    pub fn validate(&self) -> Result<(), LedgerError> {
+        let bad = |reason: String| Err(LedgerError::InvalidGenesis { reason });
+        if self.format_version != FORMAT_VERSION {
+            return bad(format!(
+                "format_version is {}, this build reads version {FORMAT_VERSION}",
+                self.format_version
+            ));
+        }
+        if self.members.is_empty() {
+            return bad("members: at least one member is required".into());
+        }
+        for w in self.members.windows(2) {
+            if w[0].id == w[1].id {
+                return bad(format!("members: {} is listed twice", w[0].id));
+            }
+        }
+        for m in &self.members {
+            if !(m.epsilon_max.is_finite() && m.epsilon_max > 0.0) {
+                return bad(format!(
+                    "members.{}: epsilon_max must be a positive number",
+                    m.name
+                ));
+            }
+            if m.name.len() > 256 {
+                return bad("members: a name is longer than 256 bytes".into());
+            }
+        }
+        let n = self.members.len() as u64;
+        check_bft(n, self.f).or_else(|r| bad(r))?;
+        check_rule(&self.aggregation.rule, n, self.f).or_else(|r| bad(r))?;
+        let dp = &self.dp;
+        if !(dp.delta > 0.0 && dp.delta < 1.0) {
+            return bad(format!("dp.delta must be in (0, 1), found {}", dp.delta));
+        }
+        if !(dp.clip_norm.is_finite() && dp.clip_norm > 0.0) {
+            return bad("dp.clip_norm must be a positive number".into());
+        }
+        if !(dp.noise_multiplier.is_finite() && dp.noise_multiplier >= 0.0) {
+            return bad("dp.noise_multiplier must be >= 0".into());
+        }
+        if dp.batch_size == 0 || dp.local_epochs == 0 {
+            return bad("dp.batch_size and dp.local_epochs must be at least 1".into());
+        }
+        let m = &self.model;
+        if !["logistic", "softmax", "mlp"].contains(&m.kind.as_str()) {
+            return bad(format!(
+                "model.kind must be logistic, softmax or mlp, found {:?}",
+                m.kind
+            ));
+        }
+        if m.features == 0 || m.classes < 2 {
+            return bad("model.features must be >= 1 and model.classes >= 2".into());
+        }
+        if m.kind == "mlp" && !(1..=2).contains(&m.hidden.len()) {
+            return bad("model.hidden must list one or two layer widths for an mlp".into());
+        }
+        if self.rounds.view_timeout_ms == 0 || self.rounds.collect_timeout_ms == 0 {
+            return bad("rounds.view_timeout_ms and rounds.collect_timeout_ms must be > 0".into());
+        }
+        if self.rounds.membership_delay == 0 {
+            return bad("rounds.membership_delay must be at least 1".into());
+        }
+        Ok(())
+    }
+}
+
+/// BFT needs n >= 3f+1 validators.
+pub fn check_bft(n: u64, f: u32) -> Result<(), String> {
+    let need = 3 * u64::from(f) + 1;
+    if n < need {
+        return Err(format!(
+            "BFT consensus needs n >= 3f+1 (here n={n}, f={f}, so at least {need} members)"
+        ));
+    }
+    Ok(())
+}
+
+/// Whether `rule` can run with n updates of which f may be Byzantine.
+pub fn check_rule(rule: &str, n: u64, f: u32) -> Result<(), String> {
+    let f64_ = u64::from(f);
+    let (need, what) = match rule {
+        "mean" => (1, "mean needs n >= 1".to_string()),
+        "median" | "geometric-median" | "centered-clipping" => {
+            (2 * f64_ + 1, format!("{rule} needs n >= 2f+1"))
+        }
+        "trimmed-mean" => (2 * f64_ + 1, "trimmed mean needs n >= 2f+1".into()),
+        "krum" | "multi-krum" => (
+            2 * f64_ + 3,
+            format!("{} needs n >= 2f+3", rule_title(rule)),
+        ),
+        "bulyan" => (4 * f64_ + 3, "Bulyan needs n >= 4f+3".into()),
+        other => {
+            return Err(format!(
+                "aggregation.rule {other:?} is not one of {}",
+                RULES.join(", ")
+            ));
+        }
+    };
+    if n < need {
+        return Err(format!("{what} (here n={n}, f={f})"));
+    }
+    Ok(())
+}
+
+fn rule_title(rule: &str) -> &'static str {
+    match rule {
+        "krum" => "Krum",
+        _ => "Multi-Krum",
+    }
+}
+
+/// Votes needed for a certificate among `n` validators tolerating `f` faults: the smallest q with
+/// q >= 2f+1 and any two quorums intersecting in at least f+1 members (2q - n >= f+1). For
+/// n = 3f+1 this is exactly 2f+1.
+pub fn quorum(n: usize, f: u32) -> usize {
+    let f = f as usize;
+    (2 * f + 1).max((n + f) / 2 + 1).min(n.max(1))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quorum_matches_2f_plus_1_at_3f_plus_1_and_intersects_otherwise() {
+        assert_eq!(quorum(4, 1), 3);
+        assert_eq!(quorum(7, 2), 5);
+        assert_eq!(quorum(1, 0), 1);
+        for f in 0..6u32 {
+            for n in (3 * f as usize + 1)..40 {
+                let q = quorum(n, f);
+                assert!(q >= 2 * f as usize + 1);
+                assert!(2 * q >= n + f as usize + 1, "n={n} f={f} q={q}");
+                assert!(q <= n - f as usize, "liveness n={n} f={f} q={q}");
+            }
+        }
+    }
+
+    #[test]
+    fn rule_requirements_name_the_numbers() {
+        let e = check_rule("krum", 4, 1).err().unwrap_or_default();
+        assert!(
+            e.contains("Krum needs n >= 2f+3") && e.contains("n=4"),
+            "{e}"
+        );
+        assert!(check_rule("krum", 5, 1).is_ok());
+        assert!(check_rule("bulyan", 6, 1).is_err());
+        assert!(check_rule("bulyan", 7, 1).is_ok());
+        assert!(check_rule("nope", 7, 1).is_err());
+        assert!(check_bft(3, 1).is_err());
+        assert!(check_bft(4, 1).is_ok());
+    }
+}

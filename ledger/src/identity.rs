@@ -1,0 +1,429 @@
+//! Organization identities: ed25519 keys, domain-separated signatures, and key files.
+//!
+//! Every signature covers `len(tag) || tag || chain_id || canonical(payload)`. The tag names the
+//! message kind and version and the chain id names the consortium, so no signed message can be
+//! replayed as another kind or on another chain.
+
+use crate::codec;
+use crate::digest::Digest;
+use crate::error::LedgerError;
+use ed25519_dalek::{Signer, SigningKey, VerifyingKey};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use std::fmt;
+use std::path::Path;
+use std::str::FromStr;
+
+/// Domain tags. Changing one is a format change.
+pub mod domain {
+    /// A member's signed announcement of its update for a round.
+    pub const UPDATE: &[u8] = b"fedledger/update/v1";
+    /// A finalize vote; certificates are sets of these.
+    pub const FINALIZE: &[u8] = b"fedledger/finalize/v1";
+    /// A notarize vote.
+    pub const NOTARIZE: &[u8] = b"fedledger/notarize/v1";
+    /// A nullify (view-change) vote.
+    pub const NULLIFY: &[u8] = b"fedledger/nullify/v1";
+    /// A leader's block proposal.
+    pub const PROPOSAL: &[u8] = b"fedledger/proposal/v1";
+    /// A newcomer's request to join, or a member's request to leave.
+    pub const MEMBERSHIP_REQUEST: &[u8] = b"fedledger/membership-request/v1";
+    /// A member's approval of a membership request.
+    pub const MEMBERSHIP_APPROVAL: &[u8] = b"fedledger/membership-approval/v1";
+}
+
+/// An organization id: its ed25519 public key. Shown as 64 hex characters.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct OrgId(pub [u8; 32]);
+
+impl OrgId {
+    /// Lowercase hex of the key.
+    pub fn to_hex(&self) -> String {
+        hex::encode(self.0)
+    }
+    /// The first 8 hex characters, for tables and logs.
+    pub fn short(&self) -> String {
+        hex::encode(&self.0[..4])
+    }
+    fn verifying_key(&self) -> Result<VerifyingKey, LedgerError> {
+        VerifyingKey::from_bytes(&self.0).map_err(|_| LedgerError::BadSignature {
+            what: "org id",
+            reason: format!("{} is not a valid ed25519 public key", self.short()),
+        })
+    }
+}
+
+impl fmt::Display for OrgId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.to_hex())
+    }
+}
+impl fmt::Debug for OrgId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "OrgId({})", self.short())
+    }
+}
+
+impl FromStr for OrgId {
+    type Err = LedgerError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let d: Digest =
+            s.parse().map_err(
+                |e: crate::digest::DigestParseError| LedgerError::InvalidInput {
+                    what: "org id",
+                    reason: e.to_string(),
+                },
+            )?;
+        Ok(OrgId(d.0))
+    }
+}
+
+impl Serialize for OrgId {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        Digest(self.0).serialize(s)
+    }
+}
+impl<'de> Deserialize<'de> for OrgId {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Ok(OrgId(Digest::deserialize(d)?.0))
+    }
+}
+
+/// An ed25519 signature. Raw 64 bytes in the canonical form, hex for people.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Signature(pub [u8; 64]);
+
+impl fmt::Debug for Signature {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Signature({}..)", hex::encode(&self.0[..4]))
+    }
+}
+
+impl Serialize for Signature {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        if s.is_human_readable() {
+            s.serialize_str(&hex::encode(self.0))
+        } else {
+            s.serialize_bytes(&self.0)
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Signature {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let bytes: Vec<u8> = if d.is_human_readable() {
+            let s = String::deserialize(d)?;
+            hex::decode(s).map_err(serde::de::Error::custom)?
+        } else {
+            serde_bytes_vec(d)?
+        };
+        let arr: [u8; 64] = bytes
+            .try_into()
+            .map_err(|v: Vec<u8>| serde::de::Error::invalid_length(v.len(), &"64 bytes"))?;
+        Ok(Signature(arr))
+    }
+}
+
+fn serde_bytes_vec<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+    struct V;
+    impl<'de> serde::de::Visitor<'de> for V {
+        type Value = Vec<u8>;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a byte string")
+        }
+        fn visit_bytes<E: serde::de::Error>(self, v: &[u8]) -> Result<Vec<u8>, E> {
+            Ok(v.to_vec())
+        }
+        fn visit_byte_buf<E: serde::de::Error>(self, v: Vec<u8>) -> Result<Vec<u8>, E> {
+            Ok(v)
+        }
+    }
+    d.deserialize_bytes(V)
+}
+
+/// The exact bytes a signature covers.
+pub fn signing_bytes<T: Serialize + ?Sized>(tag: &[u8], chain_id: &Digest, payload: &T) -> Vec<u8> {
+    let body = codec::encode(payload);
+    let mut msg = Vec::with_capacity(1 + tag.len() + 32 + body.len());
+    // Tags are short constants; the length byte keeps one tag from being a prefix of another.
+    msg.push(u8::try_from(tag.len()).unwrap_or(u8::MAX));
+    msg.extend_from_slice(tag);
+    msg.extend_from_slice(chain_id.as_bytes());
+    msg.extend_from_slice(&body);
+    msg
+}
+
+/// Verify `sig` by `signer` over `payload` under `tag` on chain `chain_id`.
+pub fn verify<T: Serialize + ?Sized>(
+    signer: &OrgId,
+    tag: &'static [u8],
+    chain_id: &Digest,
+    payload: &T,
+    sig: &Signature,
+) -> Result<(), LedgerError> {
+    verify_bytes(signer, tag, &signing_bytes(tag, chain_id, payload), sig)
+}
+
+/// Verify a signature over bytes already built with [`signing_bytes`].
+pub fn verify_bytes(
+    signer: &OrgId,
+    tag: &'static [u8],
+    msg: &[u8],
+    sig: &Signature,
+) -> Result<(), LedgerError> {
+    let key = signer.verifying_key()?;
+    let sig = ed25519_dalek::Signature::from_bytes(&sig.0);
+    key.verify_strict(msg, &sig)
+        .map_err(|_| LedgerError::BadSignature {
+            what: tag_name(tag),
+            reason: format!("signature by {} does not verify", signer.short()),
+        })
+}
+
+/// Verify many signatures at once (ed25519 batch verification); on failure, find the first bad one
+/// so the caller can report exactly which.
+pub fn verify_batch(
+    items: &[(OrgId, Vec<u8>, Signature)],
+    tag: &'static [u8],
+) -> Result<(), LedgerError> {
+    if items.is_empty() {
+        return Ok(());
+    }
+    let mut keys = Vec::with_capacity(items.len());
+    for (org, _, _) in items {
+        keys.push(org.verifying_key()?);
+    }
+    let msgs: Vec<&[u8]> = items.iter().map(|(_, m, _)| m.as_slice()).collect();
+    let sigs: Vec<ed25519_dalek::Signature> = items
+        .iter()
+        .map(|(_, _, s)| ed25519_dalek::Signature::from_bytes(&s.0))
+        .collect();
+    if ed25519_dalek::verify_batch(&msgs, &sigs, &keys).is_ok() {
+        // Batch verification accepts what strict single verification accepts for canonical
+        // signatures; re-check the rare non-canonical edge cases only on failure below.
+        return Ok(());
+    }
+    for (org, msg, sig) in items {
+        verify_bytes(org, tag, msg, sig)?;
+    }
+    // Every signature verified one by one although the batch failed: accept, as strict verify is
+    // the reference.
+    Ok(())
+}
+
+fn tag_name(tag: &'static [u8]) -> &'static str {
+    match tag {
+        domain::UPDATE => "update commitment signature",
+        domain::FINALIZE => "finalize vote",
+        domain::NOTARIZE => "notarize vote",
+        domain::NULLIFY => "nullify vote",
+        domain::PROPOSAL => "proposal signature",
+        domain::MEMBERSHIP_REQUEST => "membership request signature",
+        domain::MEMBERSHIP_APPROVAL => "membership approval",
+        _ => "signature",
+    }
+}
+
+/// An organization's secret key. Its `Debug` never shows the secret.
+pub struct OrgKey {
+    key: SigningKey,
+    /// A human-readable name kept in the key file (not secret, not authoritative).
+    pub name: String,
+}
+
+impl fmt::Debug for OrgKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "OrgKey({} {:?}, secret redacted)",
+            self.id().short(),
+            self.name
+        )
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+struct KeyFile {
+    format: String,
+    name: String,
+    org_id: OrgId,
+    secret_key: String,
+}
+
+const KEY_FILE_FORMAT: &str = "fedledger-key/v1";
+
+impl OrgKey {
+    /// A fresh key from the operating system's random source.
+    pub fn generate(name: impl Into<String>) -> Self {
+        OrgKey {
+            key: SigningKey::generate(&mut rand::rngs::OsRng),
+            name: name.into(),
+        }
+    }
+
+    /// A key from 32 secret bytes (tests and deterministic simulations only).
+    pub fn from_secret(secret: [u8; 32], name: impl Into<String>) -> Self {
+        OrgKey {
+            key: SigningKey::from_bytes(&secret),
+            name: name.into(),
+        }
+    }
+
+    /// The 32 secret bytes, for deriving the node's libp2p identity from the same key.
+    pub fn secret_bytes(&self) -> [u8; 32] {
+        self.key.to_bytes()
+    }
+
+    /// This key's organization id.
+    pub fn id(&self) -> OrgId {
+        OrgId(self.key.verifying_key().to_bytes())
+    }
+
+    /// Sign `payload` under `tag` for chain `chain_id`.
+    pub fn sign<T: Serialize + ?Sized>(
+        &self,
+        tag: &[u8],
+        chain_id: &Digest,
+        payload: &T,
+    ) -> Signature {
+        Signature(
+            self.key
+                .sign(&signing_bytes(tag, chain_id, payload))
+                .to_bytes(),
+        )
+    }
+
+    /// Write the key to `path`, created with mode 0600; refuses to overwrite an existing file.
+    pub fn write_to(&self, path: &Path) -> Result<(), LedgerError> {
+        use std::io::Write;
+        let file = KeyFile {
+            format: KEY_FILE_FORMAT.into(),
+            name: self.name.clone(),
+            org_id: self.id(),
+            secret_key: hex::encode(self.key.to_bytes()),
+        };
+        let text = toml::to_string(&file).map_err(|e| LedgerError::InvalidInput {
+            what: "key file",
+            reason: e.to_string(),
+        })?;
+        let mut opts = std::fs::OpenOptions::new();
+        opts.write(true).create_new(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            opts.mode(0o600);
+        }
+        let io = |e: std::io::Error| LedgerError::Io {
+            path: path.display().to_string(),
+            source: e,
+        };
+        let mut f = opts.open(path).map_err(io)?;
+        f.write_all(text.as_bytes()).map_err(io)?;
+        f.sync_all().map_err(io)?;
+        Ok(())
+    }
+
+    /// Read a key file written by [`OrgKey::write_to`]; warns (via the error) if it is readable by
+    /// others.
+    pub fn read_from(path: &Path) -> Result<Self, LedgerError> {
+        let io = |e: std::io::Error| LedgerError::Io {
+            path: path.display().to_string(),
+            source: e,
+        };
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(path).map_err(io)?.permissions().mode();
+            if mode & 0o077 != 0 {
+                return Err(LedgerError::InvalidInput {
+                    what: "key file",
+                    reason: format!(
+                        "{} is accessible by other users (mode {:o}); run `chmod 600` on it",
+                        path.display(),
+                        mode & 0o777
+                    ),
+                });
+            }
+        }
+        let text = std::fs::read_to_string(path).map_err(io)?;
+        let bad = |reason: String| LedgerError::InvalidInput {
+            what: "key file",
+            reason,
+        };
+        let file: KeyFile =
+            toml::from_str(&text).map_err(|e| bad(format!("{}: {e}", path.display())))?;
+        if file.format != KEY_FILE_FORMAT {
+            return Err(bad(format!("unknown key file format {:?}", file.format)));
+        }
+        let secret: [u8; 32] = hex::decode(file.secret_key.trim())
+            .ok()
+            .and_then(|b| b.try_into().ok())
+            .ok_or_else(|| bad("secret_key must be 64 hex characters".into()))?;
+        let key = OrgKey::from_secret(secret, file.name);
+        if key.id() != file.org_id {
+            return Err(bad("org_id does not match the secret key".into()));
+        }
+        Ok(key)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signatures_are_bound_to_tag_and_chain() {
+        let k = OrgKey::from_secret([7; 32], "a");
+        let chain = Digest::of(b"chain");
+        let sig = k.sign(domain::FINALIZE, &chain, &(1u64, 2u64));
+        assert!(verify(&k.id(), domain::FINALIZE, &chain, &(1u64, 2u64), &sig).is_ok());
+        assert!(verify(&k.id(), domain::NOTARIZE, &chain, &(1u64, 2u64), &sig).is_err());
+        assert!(verify(
+            &k.id(),
+            domain::FINALIZE,
+            &Digest::of(b"other"),
+            &(1u64, 2u64),
+            &sig
+        )
+        .is_err());
+        assert!(verify(&k.id(), domain::FINALIZE, &chain, &(1u64, 3u64), &sig).is_err());
+    }
+
+    #[test]
+    fn batch_verification_finds_the_bad_one() {
+        let chain = Digest::of(b"c");
+        let keys: Vec<OrgKey> = (0..5).map(|i| OrgKey::from_secret([i; 32], "k")).collect();
+        let mut items: Vec<_> = keys
+            .iter()
+            .map(|k| {
+                let m = signing_bytes(domain::FINALIZE, &chain, &9u64);
+                (k.id(), m, k.sign(domain::FINALIZE, &chain, &9u64))
+            })
+            .collect();
+        assert!(verify_batch(&items, domain::FINALIZE).is_ok());
+        items[3].2 .0[0] ^= 1;
+        assert!(verify_batch(&items, domain::FINALIZE).is_err());
+    }
+
+    #[test]
+    fn key_file_is_private_and_round_trips() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("org.key");
+        let k = OrgKey::generate("Bank A");
+        k.write_to(&path).unwrap();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&path)
+                .map(|m| m.permissions().mode() & 0o777)
+                .ok();
+            assert_eq!(mode, Some(0o600));
+        }
+        let back = OrgKey::read_from(&path).ok().map(|k| k.id());
+        assert_eq!(back, Some(k.id()));
+        assert!(
+            k.write_to(&path).is_err(),
+            "must not overwrite an existing key"
+        );
+        assert!(!format!("{k:?}").contains(&hex::encode(k.secret_bytes())));
+    }
+}

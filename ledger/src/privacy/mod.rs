@@ -1,0 +1,1 @@
+//! Rényi-DP accounting of the Poisson-subsampled Gaussian mechanism (placeholder API, being built).

@@ -1,0 +1,1 @@
+//! Ledger storage behind a narrow trait; sled is the engine.
