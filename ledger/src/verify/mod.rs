@@ -94,3 +94,15 @@ impl fmt::Display for Violation {
 }
 
 impl std::error::Error for Violation {}
+
+mod audit;
+mod prepare;
+mod report;
+mod state;
+mod validators;
+
+pub use audit::{audit, AuditOutcome};
+pub use prepare::{prepare, PreparedBlock};
+pub use report::{AuditReport, MemberReport, MembershipEvent};
+pub use state::{ChainState, EPSILON_TOLERANCE};
+pub use validators::ValidatorSet;
