@@ -11,7 +11,8 @@ use crate::block::Block;
 use crate::codec::MAX_ENCODED_LEN;
 use crate::digest::Digest;
 use crate::error::LedgerError;
-use crate::verify::{Rule, Violation};
+use crate::genesis::Genesis;
+use crate::verify::{audit, AuditOutcome, ChainState, Rule, Violation};
 use sha2::{Digest as _, Sha256};
 use std::io::{self, Read, Write};
 
@@ -249,4 +250,30 @@ impl<R: Read> Iterator for ExportReader<R> {
             }
         }
     }
+}
+
+/// Audit an export against `genesis`: the header's chain id, then every block, then the trailer.
+pub fn audit_export<R: Read, F>(
+    genesis: &Genesis,
+    input: R,
+    on_block: F,
+) -> Result<AuditOutcome, LedgerError>
+where
+    F: FnMut(&Block, &ChainState),
+{
+    let reader = ExportReader::new(input)?;
+    let chain_id = genesis.chain_id();
+    if reader.chain_id() != chain_id {
+        let state = ChainState::new(genesis);
+        return Ok(AuditOutcome {
+            report: state.report(),
+            violation: Some(Violation {
+                height: 0,
+                rule: Rule::ChainId,
+                expected: format!("an export of chain {chain_id}"),
+                found: format!("an export of chain {}", reader.chain_id()),
+            }),
+        });
+    }
+    Ok(audit(genesis, reader, on_block))
 }
