@@ -14,6 +14,7 @@ pub mod genesis;
 pub mod identity;
 pub mod merkle;
 pub mod privacy;
+pub mod proof;
 pub mod store;
 pub mod verify;
 

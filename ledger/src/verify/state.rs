@@ -1,6 +1,7 @@
 //! The chain state every validator and auditor maintains: the validator set, each member's privacy
 //! spend, and the tip. `apply` is the ledger's validity rule.
 
+use super::certificate::verify_certificate;
 use super::prepare::{prepare, PreparedBlock};
 use super::report::{AuditReport, MemberReport, MembershipEvent};
 use super::validators::ValidatorSet;
@@ -213,51 +214,13 @@ impl ChainState {
         self.check_prepared(&prepared, false).map(|_| ())
     }
 
-    /// Check only the certificate of a block whose body is otherwise valid.
+    /// Check a certificate (members, count, signatures) against the validators in force.
     pub fn check_certificate(
         &self,
         header: &BlockHeader,
         cert: &FinalizationCertificate,
     ) -> Result<(), Violation> {
-        let block = Block {
-            header: header.clone(),
-            entries: Vec::new(),
-            certificate: cert.clone(),
-        };
-        let h = header.height;
-        if cert.view != header.view {
-            return Err(viol(
-                h,
-                Rule::Certificate,
-                format!("votes for view {}", header.view),
-                format!("view {}", cert.view),
-            ));
-        }
-        let hash = header.hash();
-        let vote = crate::block::FinalizeVote {
-            height: h,
-            view: cert.view,
-            block_hash: hash,
-        };
-        let msg = crate::identity::signing_bytes(
-            crate::identity::domain::FINALIZE,
-            &self.chain_id,
-            &vote,
-        );
-        let items: Vec<_> = cert
-            .votes
-            .iter()
-            .map(|v| (v.signer, msg.clone(), v.signature))
-            .collect();
-        crate::identity::verify_batch(&items, crate::identity::domain::FINALIZE).map_err(|e| {
-            viol(
-                h,
-                Rule::Certificate,
-                "finalize votes signed over this block",
-                e.to_string(),
-            )
-        })?;
-        self.check_certificate_members(&block)
+        verify_certificate(&self.validators, &self.chain_id, header, cert, true)
     }
 
     /// Fully check `block` as the next one and apply it.
@@ -625,38 +588,14 @@ impl ChainState {
     }
 
     fn check_certificate_members(&self, block: &Block) -> Result<(), Violation> {
-        let h = block.header.height;
-        let votes = &block.certificate.votes;
-        let mut prev: Option<OrgId> = None;
-        for v in votes {
-            if prev.is_some_and(|p| p >= v.signer) {
-                return Err(viol(
-                    h,
-                    Rule::Certificate,
-                    "distinct signers sorted by id",
-                    format!("duplicate or unsorted signer {}", v.signer.short()),
-                ));
-            }
-            prev = Some(v.signer);
-            if !self.validators.contains(&v.signer) {
-                return Err(viol(
-                    h,
-                    Rule::Certificate,
-                    "signers from the validator set in force",
-                    format!("outsider {}", v.signer.short()),
-                ));
-            }
-        }
-        let q = self.validators.quorum();
-        if votes.len() < q {
-            return Err(viol(
-                h,
-                Rule::Certificate,
-                format!("at least {q} finalize votes"),
-                format!("{}", votes.len()),
-            ));
-        }
-        Ok(())
+        // Signatures were verified in the stateless stage.
+        verify_certificate(
+            &self.validators,
+            &self.chain_id,
+            &block.header,
+            &block.certificate,
+            false,
+        )
     }
 
     fn commit(&mut self, p: &PreparedBlock, spends: Vec<(OrgId, RdpCurve, f64)>) {
