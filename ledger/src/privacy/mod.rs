@@ -105,3 +105,15 @@ impl Converter {
         best
     }
 }
+
+/// Epsilon of a schedule.
+pub fn epsilon(rounds: &[crate::block::DpSpend], delta: f64) -> Result<EpsilonAt, LedgerError> {
+    let mut c = RdpCurve::zero();
+    for r in rounds {
+        c.add_steps(
+            &RdpCurve::sampled_gaussian(r.sampling_rate, r.noise_multiplier)?,
+            r.steps,
+        );
+    }
+    Ok(Converter::new(delta)?.epsilon(&c))
+}

@@ -8,6 +8,9 @@ use sled::transaction::{ConflictableTransactionError, TransactionError};
 use sled::Transactional;
 use std::path::Path;
 
+/// Where a data dir keeps its ledger.
+pub const LEDGER_SUBDIR: &str = "ledger";
+
 const TIP_KEY: &[u8] = b"tip";
 
 /// A ledger in a sled database (normally `<data dir>/ledger`).
