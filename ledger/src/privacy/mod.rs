@@ -25,7 +25,7 @@ impl RdpCurve {
     }
     /// One step.
     pub fn sampled_gaussian(q: f64, sigma: f64) -> Result<Self, LedgerError> {
-        if !(0.0..=1.0).contains(&q) || !(sigma >= 0.0) {
+        if !(0.0..=1.0).contains(&q) || sigma.is_nan() || sigma < 0.0 {
             return Err(LedgerError::InvalidInput {
                 what: "dp",
                 reason: "bad q or sigma".into(),
