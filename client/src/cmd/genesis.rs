@@ -1,7 +1,9 @@
 //! `fedledger genesis`: create and inspect a consortium's genesis file.
 
 use anyhow::Context;
-use fedledger_ledger::genesis::{AggregationSpec, DpPolicy, Genesis, MemberSpec, ModelSpec, RoundPolicy, FORMAT_VERSION};
+use fedledger_ledger::genesis::{
+    AggregationSpec, DpPolicy, Genesis, MemberSpec, ModelSpec, RoundPolicy, FORMAT_VERSION,
+};
 use fedledger_ledger::{OrgId, OrgKey};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -24,7 +26,11 @@ pub struct NewArgs {
     consortium: String,
     /// A founding member as ID_OR_KEYFILE=NAME[:EPSILON_MAX] (repeat; EPSILON_MAX defaults to
     /// --epsilon-max). ID is 64 hex characters; a key file contributes its public id only.
-    #[arg(long = "member", value_name = "ID_OR_KEYFILE=NAME[:EPS]", required = true)]
+    #[arg(
+        long = "member",
+        value_name = "ID_OR_KEYFILE=NAME[:EPS]",
+        required = true
+    )]
     members: Vec<String>,
     /// Byzantine members tolerated (consensus needs n >= 3f+1; the rule may need more).
     #[arg(long, default_value_t = 1)]
@@ -95,25 +101,41 @@ pub struct ShowArgs {
 }
 
 fn parse_member(spec: &str, default_eps: f64) -> anyhow::Result<MemberSpec> {
-    let (who, rest) = spec.split_once('=').with_context(|| format!("--member {spec:?}: expected ID_OR_KEYFILE=NAME[:EPS]"))?;
+    let (who, rest) = spec
+        .split_once('=')
+        .with_context(|| format!("--member {spec:?}: expected ID_OR_KEYFILE=NAME[:EPS]"))?;
     let (name, eps) = match rest.rsplit_once(':') {
-        Some((n, e)) => (n.to_string(), e.parse::<f64>().with_context(|| format!("--member {spec:?}: {e:?} is not a number"))?),
+        Some((n, e)) => (
+            n.to_string(),
+            e.parse::<f64>()
+                .with_context(|| format!("--member {spec:?}: {e:?} is not a number"))?,
+        ),
         None => (rest.to_string(), default_eps),
     };
     let id = match who.parse::<OrgId>() {
         Ok(id) => id,
         Err(_) => OrgKey::read_from(std::path::Path::new(who))
-            .with_context(|| format!("--member {spec:?}: {who:?} is neither an org id nor a readable key file"))?
+            .with_context(|| {
+                format!("--member {spec:?}: {who:?} is neither an org id nor a readable key file")
+            })?
             .id(),
     };
-    Ok(MemberSpec { id, name, epsilon_max: eps })
+    Ok(MemberSpec {
+        id,
+        name,
+        epsilon_max: eps,
+    })
 }
 
 /// Run it.
 pub fn run(c: Command) -> anyhow::Result<ExitCode> {
     match c {
         Command::New(a) => {
-            let members = a.members.iter().map(|m| parse_member(m, a.epsilon_max)).collect::<anyhow::Result<Vec<_>>>()?;
+            let members = a
+                .members
+                .iter()
+                .map(|m| parse_member(m, a.epsilon_max))
+                .collect::<anyhow::Result<Vec<_>>>()?;
             let created_at_ms = std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .map(|d| d.as_millis() as u64)
@@ -131,7 +153,11 @@ pub fn run(c: Command) -> anyhow::Result<ExitCode> {
                     init_seed: a.init_seed,
                     schema_hash: String::new(),
                 },
-                aggregation: AggregationSpec { rule: a.rule, multi_krum_m: None, clip_radius: None },
+                aggregation: AggregationSpec {
+                    rule: a.rule,
+                    multi_krum_m: None,
+                    clip_radius: None,
+                },
                 dp: DpPolicy {
                     clip_norm: a.clip_norm,
                     noise_multiplier: a.noise_multiplier,
@@ -150,11 +176,19 @@ pub fn run(c: Command) -> anyhow::Result<ExitCode> {
             // Round-trip through the parser so what we write is exactly what nodes will accept.
             let g = Genesis::from_toml(&g.to_toml())?;
             if a.out.exists() {
-                anyhow::bail!("{} exists; refusing to overwrite a genesis", a.out.display());
+                anyhow::bail!(
+                    "{} exists; refusing to overwrite a genesis",
+                    a.out.display()
+                );
             }
-            std::fs::write(&a.out, g.to_toml()).with_context(|| format!("writing {}", a.out.display()))?;
+            std::fs::write(&a.out, g.to_toml())
+                .with_context(|| format!("writing {}", a.out.display()))?;
             println!("{}", g.chain_id());
-            eprintln!("wrote {} ({} members); the line above is the chain id", a.out.display(), g.members.len());
+            eprintln!(
+                "wrote {} ({} members); the line above is the chain id",
+                a.out.display(),
+                g.members.len()
+            );
         }
         Command::Show(a) => {
             let g = Genesis::load(&a.genesis)?;
@@ -163,11 +197,32 @@ pub fn run(c: Command) -> anyhow::Result<ExitCode> {
             } else {
                 println!("chain id     {}", g.chain_id());
                 println!("consortium   {}", g.consortium);
-                println!("rule         {} with f={} (quorum {} of {})", g.aggregation.rule, g.f, fedledger_ledger::genesis::quorum(g.members.len(), g.f), g.members.len());
-                println!("model        {} ({} features, {} classes)", g.model.kind, g.model.features, g.model.classes);
-                println!("dp           sigma={} C={} batch={} epochs={} delta={:e}", g.dp.noise_multiplier, g.dp.clip_norm, g.dp.batch_size, g.dp.local_epochs, g.dp.delta);
+                println!(
+                    "rule         {} with f={} (quorum {} of {})",
+                    g.aggregation.rule,
+                    g.f,
+                    fedledger_ledger::genesis::quorum(g.members.len(), g.f),
+                    g.members.len()
+                );
+                println!(
+                    "model        {} ({} features, {} classes)",
+                    g.model.kind, g.model.features, g.model.classes
+                );
+                println!(
+                    "dp           sigma={} C={} batch={} epochs={} delta={:e}",
+                    g.dp.noise_multiplier,
+                    g.dp.clip_norm,
+                    g.dp.batch_size,
+                    g.dp.local_epochs,
+                    g.dp.delta
+                );
                 for m in &g.members {
-                    println!("member       {} {:<20} epsilon_max {}", m.id.short(), m.name, m.epsilon_max);
+                    println!(
+                        "member       {} {:<20} epsilon_max {}",
+                        m.id.short(),
+                        m.name,
+                        m.epsilon_max
+                    );
                 }
             }
         }
