@@ -1,4 +1,5 @@
 //! Benchmarks of the privacy accountant: fresh per-step curves, conversion, warm-cache spends.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use criterion::{black_box, criterion_group, criterion_main, Criterion};
 use fedledger_ledger::block::DpSpend;
@@ -30,7 +31,9 @@ fn conversion(c: &mut Criterion) {
     c.bench_function("converter_epsilon", |b| {
         b.iter(|| conv.epsilon(black_box(&curve)))
     });
-    c.bench_function("converter_new", |b| b.iter(|| Converter::new(black_box(1e-5))));
+    c.bench_function("converter_new", |b| {
+        b.iter(|| Converter::new(black_box(1e-5)))
+    });
 }
 
 fn warm_spend(c: &mut Criterion) {

@@ -328,7 +328,11 @@ mod tests {
         // series decay only polynomially and hit the cap.
         let c = RdpCurve::sampled_gaussian(0.5, 1.0).unwrap();
         let v = c.values();
-        assert!(v[0].is_infinite(), "order 1.1 should not converge: {}", v[0]);
+        assert!(
+            v[0].is_infinite(),
+            "order 1.1 should not converge: {}",
+            v[0]
+        );
         assert!(v.iter().filter(|x| x.is_finite()).count() > 100);
         // Integer orders always sum finitely.
         let idx = ORDERS.iter().position(|&a| a == 2.0).unwrap();
