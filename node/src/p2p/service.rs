@@ -425,19 +425,15 @@ impl NetworkService {
                 peer_id,
                 num_established,
                 ..
-            } => {
-                if num_established.get() == 1 {
-                    Self::emit(&self.events, NetworkEvent::Connected(peer_id)).await;
-                }
+            } if num_established.get() == 1 => {
+                Self::emit(&self.events, NetworkEvent::Connected(peer_id)).await;
             }
             SwarmEvent::ConnectionClosed {
                 peer_id,
-                num_established,
+                num_established: 0,
                 ..
             } => {
-                if num_established == 0 {
-                    Self::emit(&self.events, NetworkEvent::Disconnected(peer_id)).await;
-                }
+                Self::emit(&self.events, NetworkEvent::Disconnected(peer_id)).await;
             }
             SwarmEvent::OutgoingConnectionError { peer_id, error, .. } => {
                 debug!(target: TARGET, ?peer_id, %error, "outgoing connection failed");
