@@ -13,7 +13,7 @@ use std::process::ExitCode;
 #[derive(Debug, clap::Subcommand)]
 pub enum Command {
     /// Write a new genesis file from the founding members' ids or key files.
-    New(NewArgs),
+    New(Box<NewArgs>),
     /// Validate a genesis file and print its chain id and parameters.
     Show(ShowArgs),
 }
