@@ -1,6 +1,10 @@
 //! Criterion timings of every aggregation rule at n = 100 updates, f = 10, dimension 1,000,000
 //! (override with FEDLEDGER_BENCH_DIM / FEDLEDGER_BENCH_N / FEDLEDGER_BENCH_F), one thread.
 //! Run: `cargo bench -p fedledger-node --bench aggregate [-- RULE]`.
+//!
+//! With FEDLEDGER_BENCH_CPU=1 each iteration is timed by the thread's on-CPU time (Linux
+//! /proc/thread-self/schedstat) instead of wall-clock time, which is what to compare with the
+//! single-core targets on a machine shared with other work.
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use fedledger_node::learn::aggregate::bench::{make_updates, BenchConfig};
@@ -15,7 +19,15 @@ fn env_or(name: &str, default: usize) -> usize {
         .unwrap_or(default)
 }
 
+/// Nanoseconds this thread has spent on a CPU, if the kernel reports it.
+fn thread_cpu_ns() -> Option<u64> {
+    let s = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+    s.split_whitespace().next()?.parse().ok()
+}
+
 fn rules(c: &mut Criterion) {
+    let cpu_time =
+        std::env::var("FEDLEDGER_BENCH_CPU").is_ok_and(|v| v == "1") && thread_cpu_ns().is_some();
     let cfg = BenchConfig {
         updates: env_or("FEDLEDGER_BENCH_N", 100),
         dim: env_or("FEDLEDGER_BENCH_DIM", 1_000_000),
@@ -41,7 +53,17 @@ fn rules(c: &mut Criterion) {
             continue;
         }
         group.bench_function(rule.name(), |b| {
-            b.iter(|| aggregate(black_box(&rule), black_box(&updates), cfg.byzantine))
+            if cpu_time {
+                b.iter_custom(|iters| {
+                    let start = thread_cpu_ns().unwrap_or(0);
+                    for _ in 0..iters {
+                        let _ = black_box(aggregate(&rule, black_box(&updates), cfg.byzantine));
+                    }
+                    Duration::from_nanos(thread_cpu_ns().unwrap_or(0).saturating_sub(start))
+                })
+            } else {
+                b.iter(|| aggregate(black_box(&rule), black_box(&updates), cfg.byzantine))
+            }
         });
     }
     group.finish();
