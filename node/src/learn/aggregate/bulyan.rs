@@ -36,7 +36,8 @@ pub(crate) fn run(input: &Input<'_>) -> (Vec<f32>, Vec<Outcome>) {
     let rows: Vec<&[f32]> = chosen.iter().map(|&i| input.rows[i]).collect();
     let net = Network::sort(theta);
     let mut out = vec![0.0f32; input.dim];
-    columns::for_each_block(&rows, input.dim, &net, |start, len, wires| {
+    // Inputs were checked for finiteness up front, so no block can fail.
+    let _ = columns::for_each_block(&rows, input.dim, &net, |start, len, wires| {
         for (lane, o) in out[start..start + len].iter_mut().enumerate() {
             *o = canon(closest_to_median_mean(wires, lane, beta));
         }

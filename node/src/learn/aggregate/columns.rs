@@ -8,27 +8,38 @@ use super::network::Network;
 /// Coordinates processed together; one wire is `LANES` f32.
 pub(crate) const LANES: usize = 32;
 
+/// A block held a NaN or an infinity (the caller finds and names it).
+#[derive(Debug)]
+pub(crate) struct NonFinite;
+
 /// For every block of up to [`LANES`] coordinates starting at `start`, load the rows' values,
-/// run `net`, and hand the wires to `visit(start, len, wires)`. Lanes `len..LANES` of the last
-/// block are padding and must be ignored.
+/// check they are finite, run `net`, and hand the wires to `visit(start, len, wires)`. Lanes
+/// `len..LANES` of the last block are padding and must be ignored. Stops at the first block
+/// holding a non-finite value.
 pub(crate) fn for_each_block(
     rows: &[&[f32]],
     dim: usize,
     net: &Network,
     mut visit: impl FnMut(usize, usize, &[[f32; LANES]]),
-) {
+) -> Result<(), NonFinite> {
     let mut wires = vec![[0.0f32; LANES]; rows.len()];
     let mut start = 0;
     while start < dim {
         let len = LANES.min(dim - start);
+        let mut finite = true;
         for (wire, row) in wires.iter_mut().zip(rows) {
             wire[..len].copy_from_slice(&row[start..start + len]);
             wire[len..].fill(0.0);
+            finite &= wire.iter().fold(true, |ok, x| ok & x.is_finite());
+        }
+        if !finite {
+            return Err(NonFinite);
         }
         net.apply(&mut wires);
         visit(start, len, &wires);
         start += len;
     }
+    Ok(())
 }
 
 /// For each row, count the coordinates of the block where its value lies strictly outside

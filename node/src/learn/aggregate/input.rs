@@ -12,6 +12,8 @@ pub(crate) struct Input<'a> {
     pub rows: Vec<&'a [f32]>,
     /// `order[k]` is the input index of canonical row k.
     pub order: Vec<usize>,
+    /// Deltas in input order (for error messages).
+    inputs: Vec<&'a [f32]>,
     /// Common dimension.
     pub dim: usize,
     /// Byzantine updates to tolerate.
@@ -19,7 +21,9 @@ pub(crate) struct Input<'a> {
 }
 
 impl<'a> Input<'a> {
-    /// Validate `updates` for `rule` and put them in canonical order.
+    /// Validate `updates` for `rule` and put them in canonical order. Finiteness is checked here
+    /// unless `rule` checks it while loading coordinate blocks (median, trimmed mean), which
+    /// saves a pass over the data; those rules call [`Input::non_finite`] when a block fails.
     pub fn new(rule: &Rule, updates: &[UpdateRef<'a>], f: usize) -> Result<Self, AggregateError> {
         rule.check(updates.len(), f)?;
         let dim = updates.first().map_or(0, |u| u.delta.len());
@@ -31,16 +35,38 @@ impl<'a> Input<'a> {
                     found: u.delta.len(),
                 });
             }
-            check_finite(index, u.delta)?;
+        }
+        let scan_later = matches!(rule, Rule::Median | Rule::TrimmedMean);
+        if !scan_later {
+            for (index, u) in updates.iter().enumerate() {
+                check_finite(index, u.delta)?;
+            }
         }
         let mut order: Vec<usize> = (0..updates.len()).collect();
         order.sort_by(|&a, &b| updates[a].id.cmp(&updates[b].id).then(a.cmp(&b)));
         Ok(Input {
             rows: order.iter().map(|&i| updates[i].delta).collect(),
             order,
+            inputs: updates.iter().map(|u| u.delta).collect(),
             dim,
             f,
         })
+    }
+
+    /// The error for the first non-finite value in input order (update index, then coordinate),
+    /// so every rule names the same offender.
+    pub fn non_finite(&self) -> AggregateError {
+        for (index, row) in self.inputs.iter().enumerate() {
+            if let Err(e) = check_finite(index, row) {
+                return e;
+            }
+        }
+        // Only called after a block saw a non-finite value, which must be in some row.
+        AggregateError::NonFinite {
+            index: 0,
+            coordinate: 0,
+            value: f32::NAN,
+        }
     }
 
     /// Number of updates.

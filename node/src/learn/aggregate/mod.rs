@@ -113,8 +113,8 @@ pub fn aggregate(
     let input = input::Input::new(rule, updates, f)?;
     let (aggregate, canonical) = match *rule {
         Rule::Mean => mean::run(&input),
-        Rule::Median => median::run(&input),
-        Rule::TrimmedMean => trimmed_mean::run(&input),
+        Rule::Median => median::run(&input)?,
+        Rule::TrimmedMean => trimmed_mean::run(&input)?,
         Rule::Krum => krum::run(&input),
         Rule::MultiKrum { m } => multi_krum::run(&input, m.unwrap_or(input.n() - f)),
         Rule::Bulyan => bulyan::run(&input),

@@ -1,6 +1,7 @@
 //! Coordinate-wise trimmed mean: drop the f smallest and f largest values, average the rest.
 
 use super::columns::{self, LANES};
+use super::error::AggregateError;
 use super::input::Input;
 use super::network::Network;
 use super::sums::canon;
@@ -9,14 +10,14 @@ use super::Outcome;
 /// The trimmed mean of the canonical rows. Each coordinate's kept values are summed in f64 in
 /// ascending order (they come out of a full sorting network), so the result is a function of
 /// the values alone.
-pub(crate) fn run(input: &Input<'_>) -> (Vec<f32>, Vec<Outcome>) {
+pub(crate) fn run(input: &Input<'_>) -> Result<(Vec<f32>, Vec<Outcome>), AggregateError> {
     let n = input.n();
     let f = input.f;
     let kept = (n - 2 * f) as f64;
     let net = Network::sort(n);
     let mut out = vec![0.0f32; input.dim];
     let mut outside = vec![0u64; n];
-    columns::for_each_block(&input.rows, input.dim, &net, |start, len, wires| {
+    let scanned = columns::for_each_block(&input.rows, input.dim, &net, |start, len, wires| {
         let mut acc = [0.0f64; LANES];
         for wire in &wires[f..n - f] {
             for (a, &x) in acc.iter_mut().zip(wire) {
@@ -37,7 +38,8 @@ pub(crate) fn run(input: &Input<'_>) -> (Vec<f32>, Vec<Outcome>) {
             );
         }
     });
-    (out, range_outcomes(input, &outside))
+    scanned.map_err(|_| input.non_finite())?;
+    Ok((out, range_outcomes(input, &outside)))
 }
 
 /// Outcomes for coordinate-wise rules: every update stays included; its weight is its share of
