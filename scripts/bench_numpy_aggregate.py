@@ -6,7 +6,10 @@ Same shapes as `cargo bench -p fedledger-node --bench aggregate` (n = 100 update
 
     pip install numpy          # the only dependency
     python3 scripts/bench_numpy_aggregate.py [--updates 100] [--dim 1000000] [--byzantine 10]
-                                             [--runs 5] [--json]
+                                             [--runs 5] [--json] [--cpu]
+
+--cpu times with the process's CPU time (time.process_time) instead of wall time: the figure to
+compare with `FEDLEDGER_BENCH_CPU=1 cargo bench ...` on a machine shared with other work.
 
 What is timed (median of --runs, one process; set OMP_NUM_THREADS=1 / OPENBLAS_NUM_THREADS=1 to
 match the Rust single-core figures, since numpy's matmul may use several threads):
@@ -61,6 +64,7 @@ def main():
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--seed", type=int, default=42)
     ap.add_argument("--json", action="store_true")
+    ap.add_argument("--cpu", action="store_true", help="time CPU seconds of this process, not wall")
     a = ap.parse_args()
     n, d, f = a.updates, a.dim, a.byzantine
     rng = np.random.default_rng(a.seed)
@@ -74,18 +78,19 @@ def main():
         "krum": lambda: krum_flower(x, f),
         "krum-gram": lambda: krum_gram(x, f),
     }
+    clock = time.process_time if a.cpu else time.perf_counter
     out = []
     for name, fn in rules.items():
         times = []
         for _ in range(a.runs):
-            t = time.perf_counter()
+            t = clock()
             fn()
-            times.append(time.perf_counter() - t)
+            times.append(clock() - t)
         out.append({"rule": name, "median_s": statistics.median(times), "min_s": min(times), "max_s": max(times)})
     if a.json:
         print(json.dumps({"updates": n, "dim": d, "byzantine": f, "numpy": np.__version__, "timings": out}, indent=1))
     else:
-        print(f"numpy {np.__version__}: n={n} dim={d} f={f}, {a.runs} runs")
+        print(f"numpy {np.__version__}: n={n} dim={d} f={f}, {a.runs} runs, {'CPU' if a.cpu else 'wall'} time")
         print(f"{'rule':<14}{'median s':>10}{'min s':>10}{'max s':>10}")
         for r in out:
             print(f"{r['rule']:<14}{r['median_s']:>10.3f}{r['min_s']:>10.3f}{r['max_s']:>10.3f}")

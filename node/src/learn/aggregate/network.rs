@@ -97,50 +97,55 @@ fn compare_exchange<const L: usize>(x: &mut [f32; L], y: &mut [f32; L]) {
     *y = hi;
 }
 
-/// Knuth's optimal 19-comparator, depth-6 sorter for 8 wires.
-const SORT8: [(usize, usize); 19] = [
-    (0, 2),
-    (1, 3),
-    (4, 6),
-    (5, 7),
-    (0, 4),
-    (1, 5),
-    (2, 6),
-    (3, 7),
-    (0, 1),
-    (2, 3),
-    (4, 5),
-    (6, 7),
-    (2, 4),
-    (3, 5),
-    (1, 4),
-    (3, 6),
-    (1, 2),
-    (3, 4),
-    (5, 6),
-];
+/// Lane-wise compare-exchange of two 4-lane values held in locals.
+#[inline(always)]
+fn ce4(x: [f32; 4], y: [f32; 4]) -> ([f32; 4], [f32; 4]) {
+    let mut lo = [0.0f32; 4];
+    let mut hi = [0.0f32; 4];
+    for l in 0..4 {
+        let swap = y[l] < x[l];
+        lo[l] = if swap { y[l] } else { x[l] };
+        hi[l] = if swap { x[l] } else { y[l] };
+    }
+    (lo, hi)
+}
 
-/// Sort 8 wires lane-wise, 4 lanes at a time held in locals (registers).
+/// Sort 8 wires lane-wise, 4 lanes at a time held in locals (registers), with Knuth's optimal
+/// 19-comparator, depth-6 network written out so every index is a constant.
 fn sort8<const L: usize>(group: &mut [[f32; L]]) {
+    macro_rules! ce {
+        ($v:ident, $a:literal, $b:literal) => {
+            ($v[$a], $v[$b]) = ce4($v[$a], $v[$b]);
+        };
+    }
     let mut start = 0;
     while start < L {
-        let len = 4.min(L - start);
+        // A constant length when L is a multiple of 4 lets the copies below compile to plain
+        // vector loads and stores.
+        let len = if L % 4 == 0 { 4 } else { 4.min(L - start) };
         let mut v = [[0.0f32; 4]; 8];
         for (vi, wi) in v.iter_mut().zip(group.iter()) {
             vi[..len].copy_from_slice(&wi[start..start + len]);
         }
-        for (a, b) in SORT8 {
-            let (x, y) = (v[a], v[b]);
-            let mut lo = [0.0f32; 4];
-            let mut hi = [0.0f32; 4];
-            for l in 0..4 {
-                let swap = y[l] < x[l];
-                lo[l] = if swap { y[l] } else { x[l] };
-                hi[l] = if swap { x[l] } else { y[l] };
-            }
-            v[a] = lo;
-            v[b] = hi;
-        }
+        ce!(v, 0, 2);
+        ce!(v, 1, 3);
+        ce!(v, 4, 6);
+        ce!(v, 5, 7);
+        ce!(v, 0, 4);
+        ce!(v, 1, 5);
+        ce!(v, 2, 6);
+        ce!(v, 3, 7);
+        ce!(v, 0, 1);
+        ce!(v, 2, 3);
+        ce!(v, 4, 5);
+        ce!(v, 6, 7);
+        ce!(v, 2, 4);
+        ce!(v, 3, 5);
+        ce!(v, 1, 4);
+        ce!(v, 3, 6);
+        ce!(v, 1, 2);
+        ce!(v, 3, 4);
+        ce!(v, 5, 6);
         for (vi, wi) in v.iter().zip(group.iter_mut()) {
             wi[start..start + len].copy_from_slice(&vi[..len]);
         }
