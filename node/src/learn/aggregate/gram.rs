@@ -13,8 +13,9 @@ const CHUNK: usize = 256;
 /// Coordinates per cache block: n rows of `BLOCK` f32 (~1.6 MB at n = 100) are revisited by
 /// every tile, so they should stay in L2/L3. A multiple of `CHUNK`.
 const BLOCK: usize = 4096;
-/// Tile size: T x T dot products share 2T loads per lane group (T² accumulators in registers).
-const T: usize = 3;
+/// Tile size: T x T dot products share 2T loads per lane group. 4 measured fastest on one core
+/// (Gram of 100 x 1e6: 0.60 s CPU, against 0.91 s for 3 and 0.83 s for 5).
+const T: usize = 4;
 
 /// The n x n matrix of squared distances (row-major), symmetric with a zero diagonal.
 pub(crate) fn sq_distances(rows: &[&[f32]], dim: usize) -> Vec<f64> {

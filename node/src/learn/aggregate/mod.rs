@@ -40,7 +40,7 @@
 //! Everything runs on one thread. Coordinate-wise rules copy 32 coordinates of every update
 //! into an L1-resident scratch and run a Batcher network (pruned to the needed ranks for the
 //! median; aligned groups of 8 wires sorted in registers) with branch-free min/max, so no
-//! per-coordinate sort or transpose is needed. Krum-family rules compute the Gram matrix in 3x3
+//! per-coordinate sort or transpose is needed. Krum-family rules compute the Gram matrix in 4x4
 //! register tiles over cache blocks of 4096 coordinates. Measure with
 //! `cargo bench -p fedledger-node --bench aggregate` (see `benches/aggregate.rs`).
 //!
