@@ -29,6 +29,8 @@ enum Command {
     VerifyProof(cmd::proof::VerifyArgs),
     #[command(subcommand)]
     Privacy(cmd::privacy::Command),
+    #[command(subcommand)]
+    Bench(cmd::bench::Command),
 }
 
 fn main() -> ExitCode {
@@ -48,6 +50,7 @@ fn main() -> ExitCode {
         Command::Proof(a) => cmd::proof::prove(a),
         Command::VerifyProof(a) => cmd::proof::verify(a),
         Command::Privacy(c) => cmd::privacy::run(c),
+        Command::Bench(c) => cmd::bench::run(c),
     };
     match result {
         Ok(code) => code,

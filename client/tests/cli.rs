@@ -290,3 +290,39 @@ fn every_command_has_help() {
         );
     }
 }
+
+#[test]
+fn bench_aggregate_times_the_rules_that_fit_n_and_f() {
+    let o = fedledger(&[
+        "bench",
+        "aggregate",
+        "--updates",
+        "5",
+        "--dim",
+        "64",
+        "--byzantine",
+        "1",
+        "--runs",
+        "1",
+        "--json",
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let rules: Vec<&str> = v["timings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["rule"].as_str().unwrap())
+        .collect();
+    assert!(
+        rules.contains(&"median") && rules.contains(&"krum"),
+        "{rules:?}"
+    );
+    assert!(
+        !rules.contains(&"bulyan"),
+        "Bulyan needs n >= 4f+3 = 7: {rules:?}"
+    );
+    for t in v["timings"].as_array().unwrap() {
+        assert!(t["median_s"].as_f64().unwrap() >= 0.0);
+    }
+}
