@@ -7,7 +7,7 @@ pub mod error;
 pub mod metrics;
 pub mod model;
 pub mod partition;
-// pub mod simulate;
+pub mod simulate;
 pub mod train;
 
 pub use error::LearnError;

@@ -6,11 +6,13 @@ use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use rand_chacha::ChaCha20Rng;
 use rand_distr::{Distribution, Gamma};
+use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::str::FromStr;
 
-/// How examples are dealt to organizations.
-#[derive(Debug, Clone, PartialEq)]
+/// How examples are dealt to organizations. Serialised as its spec string (`dirichlet:0.5`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
 pub enum Partition {
     /// Shuffled and dealt evenly: every organization sees the same distribution.
     Iid,
@@ -59,6 +61,19 @@ impl FromStr for Partition {
         Err(bad(format!(
             "{s:?}: expected `iid`, `dirichlet:ALPHA` or `column:NAME`"
         )))
+    }
+}
+
+impl TryFrom<String> for Partition {
+    type Error = LearnError;
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        s.parse()
+    }
+}
+
+impl From<Partition> for String {
+    fn from(p: Partition) -> String {
+        p.to_string()
     }
 }
 
