@@ -10,7 +10,8 @@ use crate::learn::metrics::{evaluate_model, Metrics};
 use crate::learn::model::{encode_update, model_hash, update_hash, Architecture};
 use crate::learn::partition::partition;
 use crate::learn::train::{train_local, DpSettings, TrainConfig, TrainOutput};
-use fedledger_ledger::block::{DpSpend, LocalMetrics};
+use fedledger_ledger::block::LocalMetrics;
+use fedledger_ledger::privacy::Accountant;
 use fedledger_ledger::genesis::{DpPolicy, ModelSpec};
 use fedledger_ledger::Digest;
 use rayon::prelude::*;
@@ -224,7 +225,7 @@ impl Simulation {
         let n = cfg.orgs;
         let attack = cfg.attack;
         let mut global = self.init.clone();
-        let mut history: Vec<Vec<DpSpend>> = vec![Vec::new(); n];
+        let mut accountants: Vec<Accountant> = vec![Accountant::new(); n];
         let mut epsilons: Vec<Option<f64>> = vec![None; n];
         let mut rounds = Vec::with_capacity(cfg.rounds as usize);
         for round in 1..=u64::from(cfg.rounds) {
@@ -258,9 +259,9 @@ impl Simulation {
             }
             let mut updates = Vec::with_capacity(n);
             for (k, ((t, local), delta)) in trained.into_iter().zip(deltas).enumerate() {
-                history[k].push(t.spend);
+                // Without noise there is no finite epsilon; the accountant would say +inf.
                 if self.dp_on() && self.sigmas[k] > 0.0 {
-                    epsilons[k] = Some(glue::epsilon(&history[k], cfg.delta)?);
+                    epsilons[k] = Some(glue::spend(&mut accountants[k], &t.spend, cfg.delta)?);
                 }
                 updates.push(OrgUpdate {
                     org: k,

@@ -1,10 +1,10 @@
 //! Adapters from the simulator to the aggregation rules and the privacy accountant.
-//! TEMPORARY SHIM until the `aggregate` and `accountant` branches are merged: only `mean`, and no
-//! accounting (DP runs report an error).
+//! TEMPORARY SHIM for aggregation until the `aggregate` branch is merged: only `mean`.
 
 use crate::learn::error::LearnError;
 use crate::learn::simulate::UpdateOutcome;
 use fedledger_ledger::block::DpSpend;
+use fedledger_ledger::privacy::{self, Accountant};
 use fedledger_ledger::Digest;
 
 /// A checked rule name.
@@ -42,10 +42,14 @@ pub(super) fn aggregate(
     Ok((acc.iter().map(|a| (a / n) as f32).collect(), outcomes))
 }
 
-pub(super) fn epsilon(_spends: &[DpSpend], _delta: f64) -> Result<f64, LearnError> {
-    Err(LearnError::Privacy("accountant not merged yet".into()))
+/// Add `spend` to a member's accountant and return its cumulative epsilon at `delta`.
+pub(super) fn spend(acc: &mut Accountant, spend: &DpSpend, delta: f64) -> Result<f64, LearnError> {
+    acc.spend(spend).map_err(|e| LearnError::Privacy(e.to_string()))?;
+    Ok(acc.epsilon(delta).map_err(|e| LearnError::Privacy(e.to_string()))?.epsilon)
 }
 
-pub(super) fn calibrate(_q: f64, _steps: u64, _rounds: u64, _target: f64, _delta: f64) -> Result<f64, LearnError> {
-    Err(LearnError::Privacy("accountant not merged yet".into()))
+/// The smallest noise multiplier keeping `rounds` rounds of `steps` steps at rate `q` within
+/// `target` epsilon at `delta`.
+pub(super) fn calibrate(q: f64, steps: u64, rounds: u64, target: f64, delta: f64) -> Result<f64, LearnError> {
+    privacy::calibrate_noise(q, steps, rounds, target, delta).map_err(|e| LearnError::Privacy(e.to_string()))
 }
