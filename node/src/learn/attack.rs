@@ -18,7 +18,8 @@ use std::str::FromStr;
 /// The attacks, with their strength parameters.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub enum Attack {
-    /// Send `-scale * own delta` (default scale 1).
+    /// Send `-scale * own delta` (default scale 4: with -1, two attackers among eight only
+    /// shrink the plain mean's step instead of reversing it).
     SignFlip {
         /// Multiplier of the flipped update.
         scale: f32,
@@ -72,7 +73,7 @@ impl FromStr for Attack {
         };
         Ok(match name {
             "sign-flip" => Attack::SignFlip {
-                scale: num(1.0)? as f32,
+                scale: num(4.0)? as f32,
             },
             "gaussian" => Attack::Gaussian {
                 std: num(1.0)? as f32,
@@ -266,8 +267,8 @@ mod tests {
     #[test]
     fn parses_cli_names_and_parameters() {
         for (s, want) in [
-            ("sign-flip", Attack::SignFlip { scale: 1.0 }),
-            ("sign-flip:4", Attack::SignFlip { scale: 4.0 }),
+            ("sign-flip", Attack::SignFlip { scale: 4.0 }),
+            ("sign-flip:1", Attack::SignFlip { scale: 1.0 }),
             ("gaussian", Attack::Gaussian { std: 1.0 }),
             ("scaling", Attack::Scaling { factor: 10.0 }),
             ("label-flip", Attack::LabelFlip),

@@ -9,7 +9,7 @@
 use crate::learn::data::Dataset;
 use crate::learn::error::LearnError;
 use crate::learn::model::{predict_proba, Architecture};
-use fedledger_ledger::block::{GroupRates, LocalMetrics};
+use fedledger_ledger::block::{GroupFairness, GroupRates, LocalMetrics, RoundMetrics};
 use ndarray::{Array2, ArrayView2};
 use serde::{Deserialize, Serialize};
 
@@ -221,6 +221,58 @@ impl GroupMetrics {
     }
 }
 
+/// Pool members' evaluations into a round summary's metrics: loss, accuracy and AUC weighted by
+/// examples; group rates pooled by count (positive rate) and by positives (true-positive rate);
+/// groups sorted by name. Deterministic: members are taken in the order given, sums in f64.
+pub fn pool_local(members: &[LocalMetrics]) -> RoundMetrics {
+    let examples: u64 = members.iter().map(|m| m.examples).sum();
+    let w = |f: fn(&LocalMetrics) -> f64| {
+        if examples == 0 {
+            0.0
+        } else {
+            members.iter().map(|m| f(m) * m.examples as f64).sum::<f64>() / examples as f64
+        }
+    };
+    let mut names: Vec<&str> = members.iter().flat_map(|m| m.groups.iter().map(|g| g.group.as_str())).collect();
+    names.sort_unstable();
+    names.dedup();
+    let mut pooled = Vec::with_capacity(names.len());
+    for name in names {
+        let (mut count, mut pos, mut pp, mut tp) = (0u64, 0u64, 0.0f64, 0.0f64);
+        for g in members.iter().flat_map(|m| m.groups.iter()).filter(|g| g.group == name) {
+            count += g.count;
+            pos += g.positives;
+            pp += g.positive_rate * g.count as f64;
+            tp += g.true_positive_rate * g.positives as f64;
+        }
+        pooled.push(GroupMetrics {
+            group: name.to_string(),
+            count,
+            positives: pos,
+            positive_rate: if count == 0 { 0.0 } else { pp / count as f64 },
+            true_positive_rate: if pos == 0 { 0.0 } else { tp / pos as f64 },
+        });
+    }
+    let (dp_gap, eo_gap) = fairness_gaps(&pooled);
+    RoundMetrics {
+        examples,
+        loss: w(|m| m.loss),
+        accuracy: w(|m| m.accuracy),
+        auc: w(|m| m.auc),
+        demographic_parity_gap: dp_gap,
+        equal_opportunity_gap: eo_gap,
+        groups: pooled
+            .into_iter()
+            .map(|g| GroupFairness {
+                group: g.group,
+                count: g.count,
+                positive_rate: g.positive_rate,
+                true_positive_rate: g.true_positive_rate,
+            })
+            .collect(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -286,6 +338,35 @@ mod tests {
         assert_eq!(local.examples, 6);
         assert_eq!(local.groups[1].group, "b");
         assert!(evaluate(probs.select(ndarray::Axis(0), &[0, 1, 2, 3, 4]).view(), &data).is_err());
+    }
+
+    #[test]
+    fn pooling_weights_by_examples_and_positives() {
+        let g = |group: &str, count, positives, pr, tpr| GroupRates {
+            group: group.into(),
+            count,
+            positives,
+            positive_rate: pr,
+            true_positive_rate: tpr,
+        };
+        let a = LocalMetrics { examples: 10, loss: 1.0, accuracy: 0.5, auc: 0.6, groups: vec![g("x", 10, 4, 0.5, 0.25)] };
+        let b = LocalMetrics {
+            examples: 30,
+            loss: 2.0,
+            accuracy: 0.9,
+            auc: 0.8,
+            groups: vec![g("x", 20, 0, 0.25, 0.0), g("y", 10, 2, 0.1, 1.0)],
+        };
+        let r = pool_local(&[a, b]);
+        assert_eq!(r.examples, 40);
+        assert_eq!(r.loss, 1.75);
+        assert!((r.accuracy - 0.8).abs() < 1e-12);
+        assert_eq!(r.groups.len(), 2);
+        assert_eq!(r.groups[0].count, 30);
+        assert!((r.groups[0].positive_rate - 1.0 / 3.0).abs() < 1e-12);
+        assert_eq!(r.groups[0].true_positive_rate, 0.25);
+        assert!((r.equal_opportunity_gap - 0.75).abs() < 1e-12);
+        assert_eq!(pool_local(&[]).examples, 0);
     }
 
     #[test]

@@ -6,7 +6,7 @@ use super::{DataSource, Noise, SimConfig};
 use crate::learn::attack::Attack;
 use crate::learn::data::{csv, synth, Dataset, Schema};
 use crate::learn::error::LearnError;
-use crate::learn::metrics::{evaluate_model, Metrics};
+use crate::learn::metrics::{evaluate_model, pool_local, Metrics};
 use crate::learn::model::{encode_update, model_hash, update_hash, Architecture};
 use crate::learn::partition::partition;
 use crate::learn::train::{train_local, DpSettings, TrainConfig, TrainOutput};
@@ -287,7 +287,9 @@ impl Simulation {
                 excluded_byzantine: excluded.iter().filter(|&&i| self.is_byzantine(i)).count(),
                 model_hash: model_hash(&global).to_hex(),
             };
+            let locals: Vec<LocalMetrics> = updates.iter().map(|u: &OrgUpdate| u.metrics.clone()).collect();
             let record = RoundRecord {
+                base_metrics: pool_local(&locals),
                 round,
                 base_model: base_hash,
                 updates,

@@ -1,7 +1,7 @@
 //! What a simulation reports: per-round metrics for people, per-round records for a ledger.
 
 use crate::learn::metrics::Metrics;
-use fedledger_ledger::block::{DpSpend, LocalMetrics};
+use fedledger_ledger::block::{DpSpend, LocalMetrics, RoundMetrics};
 use fedledger_ledger::Digest;
 use serde::{Deserialize, Serialize};
 
@@ -122,4 +122,7 @@ pub struct RoundRecord {
     pub aggregate_hash: Digest,
     /// Hash of the new global model (base + aggregate).
     pub new_model: Digest,
+    /// The members' evaluations of the base model, pooled
+    /// ([`crate::learn::metrics::pool_local`]) for the round summary.
+    pub base_metrics: RoundMetrics,
 }
