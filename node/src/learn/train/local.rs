@@ -8,9 +8,29 @@ use crate::learn::train::{TrainConfig, TrainOutput};
 use fedledger_ledger::block::DpSpend;
 use ndarray::Axis;
 use rand::seq::SliceRandom;
-use rand::{Rng, SeedableRng};
+use rand::SeedableRng;
 use rand_chacha::ChaCha20Rng;
-use rand_distr::{Distribution, StandardNormal};
+use rand_distr::{Distribution, Geometric, StandardNormal};
+
+/// Poisson sampling: every index in `0..n` independently with probability `q`, drawn as geometric
+/// gaps between selected indices so a step costs O(batch) rather than O(n).
+fn poisson_sample(rng: &mut ChaCha20Rng, n: usize, q: f64, out: &mut Vec<usize>) -> Result<(), LearnError> {
+    out.clear();
+    if q >= 1.0 {
+        out.extend(0..n);
+        return Ok(());
+    }
+    let gaps = Geometric::new(q).map_err(|e| LearnError::Config {
+        what: "sampling rate",
+        reason: format!("{q}: {e}"),
+    })?;
+    let mut i = gaps.sample(rng);
+    while i < n as u64 {
+        out.push(i as usize);
+        i = i.saturating_add(1).saturating_add(gaps.sample(rng));
+    }
+    Ok(())
+}
 
 /// Train from `global` on `data` and return the delta. With `cfg.dp`, each step samples every
 /// example independently with probability q (Poisson sampling), clips each example's gradient to
@@ -68,8 +88,7 @@ pub fn train_local(
             let noise_std = dp.noise_multiplier * f64::from(dp.clip_norm);
             let mut batch = Vec::with_capacity(cfg.batch_size * 2);
             for _ in 0..steps {
-                batch.clear();
-                batch.extend((0..n).filter(|_| rng.gen_bool(q)));
+                poisson_sample(&mut rng, n, q, &mut batch)?;
                 let mut grad = if batch.is_empty() {
                     vec![0.0f32; params.len()]
                 } else {
@@ -208,6 +227,30 @@ mod tests {
         let std = (sq / f64::from(trials as u32)).sqrt();
         let expect = 1000.0 / 800.0;
         assert!((std / expect - 1.0).abs() < 0.05, "std {std} expected {expect}");
+    }
+
+    #[test]
+    fn poisson_sampling_has_rate_q_per_index() {
+        let mut rng = ChaCha20Rng::seed_from_u64(4);
+        let (n, q, trials) = (200usize, 0.1, 2000);
+        let mut hits = vec![0u32; n];
+        let mut buf = Vec::new();
+        for _ in 0..trials {
+            poisson_sample(&mut rng, n, q, &mut buf).unwrap();
+            assert!(buf.windows(2).all(|w| w[0] < w[1]));
+            for &i in &buf {
+                hits[i] += 1;
+            }
+        }
+        // Each index ~ Binomial(2000, 0.1): mean 200, sd ~13.4; the first and last must not be
+        // biased (an off-by-one in the gaps would show there).
+        let total: u32 = hits.iter().sum();
+        assert!((f64::from(total) / (n * trials) as f64 - q).abs() < 0.005);
+        for i in [0, 1, n - 1] {
+            assert!((140..260).contains(&hits[i]), "index {i}: {}", hits[i]);
+        }
+        poisson_sample(&mut rng, n, 1.0, &mut buf).unwrap();
+        assert_eq!(buf.len(), n);
     }
 
     #[test]
