@@ -3,6 +3,7 @@
 //! mean, and the per-round ledger records being consistent and reproducible.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use fedledger_node::learn::aggregate::{aggregate, Rule, UpdateRef};
 use fedledger_node::learn::attack::Attack;
 use fedledger_node::learn::data::synth;
 use fedledger_node::learn::model::{model_hash, update_hash};
@@ -103,7 +104,20 @@ fn round_records_are_consistent_and_reproducible() {
         })
         .unwrap();
     assert_eq!(records[0].base_model, model_hash(sim.initial_model()));
+    let mut model = sim.initial_model().to_vec();
     for rec in &records {
+        // A validator's replay: recompute the rule on the recorded updates and step the model.
+        assert_eq!(rec.base_model, model_hash(&model));
+        let refs: Vec<UpdateRef<'_>> =
+            rec.updates.iter().map(|u| UpdateRef { id: u.update_hash, delta: &u.update }).collect();
+        let agg = aggregate(&Rule::Median, &refs, rec.f).unwrap();
+        assert_eq!(rec.aggregate_hash, update_hash(&agg.aggregate));
+        for (m, a) in model.iter_mut().zip(&agg.aggregate) {
+            *m += *a;
+        }
+        assert_eq!(rec.new_model, model_hash(&model));
+        assert_eq!(rec.outcomes.iter().map(|o| o.included).collect::<Vec<_>>(),
+            agg.outcomes.iter().map(|o| o.included).collect::<Vec<_>>());
         assert_eq!(rec.updates.len(), 8);
         assert_eq!(rec.outcomes.len(), 8);
         assert_eq!(rec.rule, "median");

@@ -1,6 +1,7 @@
-//! Learning: data loading and synthesis, partitioning, models, DP-SGD, attacks, metrics and the
-//! in-process simulator.
+//! Learning: data loading and synthesis, partitioning, models, DP-SGD, robust aggregation of
+//! members' deltas, attacks, metrics and the in-process simulator.
 
+pub mod aggregate;
 pub mod attack;
 pub mod data;
 pub mod error;

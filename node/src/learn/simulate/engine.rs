@@ -1,6 +1,7 @@
 //! Running a simulated federation round by round.
 
-use super::glue::{self, RuleHandle};
+use super::glue;
+use crate::learn::aggregate::Rule;
 use super::report::{OrgSummary, OrgUpdate, RoundRecord, RoundReport, SimReport};
 use super::{DataSource, Noise, SimConfig};
 use crate::learn::attack::Attack;
@@ -40,7 +41,7 @@ pub struct Simulation {
     cfg: SimConfig,
     schema: Schema,
     arch: Architecture,
-    rule: RuleHandle,
+    rule: Rule,
     train: Vec<Dataset>,
     holdout: Vec<Dataset>,
     pooled_holdout: Dataset,
@@ -293,7 +294,7 @@ impl Simulation {
                 round,
                 base_model: base_hash,
                 updates,
-                rule: glue::rule_name(&self.rule),
+                rule: self.rule.name().to_string(),
                 f: cfg.rule_f(),
                 outcomes,
                 aggregate_hash: Digest::of(&encode_update(&aggregate)),

@@ -1,45 +1,40 @@
-//! Adapters from the simulator to the aggregation rules and the privacy accountant.
-//! TEMPORARY SHIM for aggregation until the `aggregate` branch is merged: only `mean`.
+//! Adapters from the simulator to the aggregation rules and the privacy accountant: error
+//! mapping and the conversion of rule outcomes into report form.
 
+use crate::learn::aggregate::{self, Rule, UpdateRef};
 use crate::learn::error::LearnError;
 use crate::learn::simulate::UpdateOutcome;
 use fedledger_ledger::block::DpSpend;
 use fedledger_ledger::privacy::{self, Accountant};
 use fedledger_ledger::Digest;
 
-/// A checked rule name.
-#[derive(Debug, Clone)]
-pub(super) struct RuleHandle(String);
-
-pub(super) fn parse_rule(name: &str, n: usize, f: usize) -> Result<RuleHandle, LearnError> {
+/// Parse a rule name and check it accepts `n` updates with `f` Byzantine.
+pub(super) fn parse_rule(name: &str, n: usize, f: usize) -> Result<Rule, LearnError> {
+    let rule = Rule::parse(name).map_err(|e| LearnError::Aggregation(e.to_string()))?;
     fedledger_ledger::genesis::check_rule(name, n as u64, f as u32).map_err(LearnError::Aggregation)?;
-    if name != "mean" {
-        return Err(LearnError::Aggregation(format!("{name}: not available yet")));
-    }
-    Ok(RuleHandle(name.into()))
+    Ok(rule)
 }
 
-pub(super) fn rule_name(rule: &RuleHandle) -> String {
-    rule.0.clone()
-}
-
+/// Aggregate `(id, delta)` pairs (in organization order) with `rule`.
 pub(super) fn aggregate(
-    _rule: &RuleHandle,
+    rule: &Rule,
     updates: &[(Digest, &[f32])],
-    _f: usize,
+    f: usize,
 ) -> Result<(Vec<f32>, Vec<UpdateOutcome>), LearnError> {
-    let dim = updates.first().map(|u| u.1.len()).unwrap_or(0);
-    let mut acc = vec![0.0f64; dim];
-    for (_, d) in updates {
-        for (a, v) in acc.iter_mut().zip(d.iter()) {
-            *a += f64::from(*v);
-        }
-    }
-    let n = updates.len() as f64;
-    let outcomes = (0..updates.len())
-        .map(|index| UpdateOutcome { index, included: true, weight: 1.0 / n, score: None, reason: String::new() })
+    let refs: Vec<UpdateRef<'_>> = updates.iter().map(|&(id, delta)| UpdateRef { id, delta }).collect();
+    let agg = aggregate::aggregate(rule, &refs, f).map_err(|e| LearnError::Aggregation(e.to_string()))?;
+    let outcomes = agg
+        .outcomes
+        .into_iter()
+        .map(|o| UpdateOutcome {
+            index: o.index,
+            included: o.included,
+            weight: o.weight,
+            score: o.score,
+            reason: o.reason.unwrap_or_default(),
+        })
         .collect();
-    Ok((acc.iter().map(|a| (a / n) as f32).collect(), outcomes))
+    Ok((agg.aggregate, outcomes))
 }
 
 /// Add `spend` to a member's accountant and return its cumulative epsilon at `delta`.

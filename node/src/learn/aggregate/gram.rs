@@ -1,0 +1,120 @@
+//! Pairwise squared distances through the Gram matrix, in cache-blocked register tiles.
+//!
+//! ‖a-b‖² = ‖a‖² + ‖b‖² - 2a·b turns n²/2 distance passes into dot products computed T x T at a
+//! time, so each loaded value feeds T multiply-adds. Products are accumulated in f32 in `L`
+//! lanes over chunks of `CHUNK` coordinates (a fixed, coordinate-aligned layout), then each
+//! chunk is added to an f64 total with a fixed lane-combine tree: the same bits for a·b whatever
+//! tile, order or machine computes it, and identical rows give a distance of exactly 0.
+
+/// f32 partial-sum lanes per dot product.
+const L: usize = 4;
+/// Coordinates summed in f32 before flushing to f64 (bounds the f32 rounding error).
+const CHUNK: usize = 256;
+/// Coordinates per cache block: n rows of `BLOCK` f32 (~1.6 MB at n = 100) are revisited by
+/// every tile, so they should stay in L2/L3. A multiple of `CHUNK`.
+const BLOCK: usize = 4096;
+/// Tile size: T x T dot products share 2T loads per lane group (T² accumulators in registers).
+const T: usize = 3;
+
+/// The n x n matrix of squared distances (row-major), symmetric with a zero diagonal.
+pub(crate) fn sq_distances(rows: &[&[f32]], dim: usize) -> Vec<f64> {
+    let n = rows.len();
+    let g = gram(rows, dim);
+    let mut d = vec![0.0f64; n * n];
+    for i in 0..n {
+        for j in 0..n {
+            if i != j {
+                // Clamp: rounding can make a tiny true distance slightly negative.
+                d[i * n + j] = (g[i * n + i] + g[j * n + j] - 2.0 * g[i * n + j]).max(0.0);
+            }
+        }
+    }
+    d
+}
+
+/// The Gram matrix `G[i][j] = rows[i] · rows[j]` (row-major n x n).
+pub(crate) fn gram(rows: &[&[f32]], dim: usize) -> Vec<f64> {
+    let n = rows.len();
+    let mut g = vec![0.0f64; n * n];
+    if n == 0 {
+        return g;
+    }
+    let tiles: Vec<usize> = (0..n).step_by(T).collect();
+    let mut start = 0;
+    while start < dim {
+        let end = dim.min(start + BLOCK);
+        for (ti, &i0) in tiles.iter().enumerate() {
+            for &j0 in &tiles[ti..] {
+                // Rows past the end repeat the last row; their results are discarded.
+                let a: [&[f32]; T] = std::array::from_fn(|r| &rows[(i0 + r).min(n - 1)][start..end]);
+                let b: [&[f32]; T] = std::array::from_fn(|s| &rows[(j0 + s).min(n - 1)][start..end]);
+                let mut tile = [[0.0f64; T]; T];
+                dot_tile(&a, &b, &mut tile);
+                for (r, row) in tile.iter().enumerate() {
+                    for (s, &v) in row.iter().enumerate() {
+                        let (i, j) = (i0 + r, j0 + s);
+                        if i < n && j < n && i <= j {
+                            g[i * n + j] += v;
+                        }
+                    }
+                }
+            }
+        }
+        start = end;
+    }
+    for i in 0..n {
+        for j in 0..i {
+            g[i * n + j] = g[j * n + i];
+        }
+    }
+    g
+}
+
+/// `out[r][s] = a[r] · b[s]` over one block (all slices the same length, block start aligned to
+/// `CHUNK`).
+fn dot_tile(a: &[&[f32]; T], b: &[&[f32]; T], out: &mut [[f64; T]; T]) {
+    let len = a[0].len();
+    let mut off = 0;
+    while off < len {
+        let clen = CHUNK.min(len - off);
+        let full = clen / L * L;
+        let ac: [&[f32]; T] = std::array::from_fn(|r| &a[r][off..off + full]);
+        let bc: [&[f32]; T] = std::array::from_fn(|s| &b[s][off..off + full]);
+        let mut acc = [[[0.0f32; L]; T]; T];
+        for k in (0..full).step_by(L) {
+            let mut av = [[0.0f32; L]; T];
+            let mut bv = [[0.0f32; L]; T];
+            for r in 0..T {
+                av[r].copy_from_slice(&ac[r][k..k + L]);
+                bv[r].copy_from_slice(&bc[r][k..k + L]);
+            }
+            for r in 0..T {
+                for s in 0..T {
+                    for l in 0..L {
+                        acc[r][s][l] += av[r][l] * bv[s][l];
+                    }
+                }
+            }
+        }
+        // Ragged end of the last chunk: coordinate off+full+l goes to lane l, as anywhere else.
+        for l in 0..clen - full {
+            for r in 0..T {
+                for s in 0..T {
+                    acc[r][s][l] += a[r][off + full + l] * b[s][off + full + l];
+                }
+            }
+        }
+        for r in 0..T {
+            for s in 0..T {
+                out[r][s] += combine(&acc[r][s]);
+            }
+        }
+        off += clen;
+    }
+}
+
+/// Lanes to f64 in a fixed tree: (l0 + l1) + (l2 + l3).
+#[inline(always)]
+fn combine(lanes: &[f32; L]) -> f64 {
+    (f64::from(lanes[0]) + f64::from(lanes[1])) + (f64::from(lanes[2]) + f64::from(lanes[3]))
+}

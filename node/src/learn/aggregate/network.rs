@@ -1,0 +1,143 @@
+//! Sorting and selection networks (Batcher's odd-even merge sort) applied lane-wise.
+//!
+//! A network is a fixed list of compare-exchanges, so running it on many coordinates at once
+//! (one coordinate per lane) is branch-free and auto-vectorises; its result depends only on the
+//! input values, never on the machine.
+
+/// A list of compare-exchanges `(lo, hi)` with `lo < hi`: afterwards wire `lo` holds the smaller
+/// value.
+#[derive(Debug, Clone)]
+pub(crate) struct Network {
+    comparators: Vec<(usize, usize)>,
+}
+
+impl Network {
+    /// A network that sorts `n` wires ascending.
+    pub fn sort(n: usize) -> Self {
+        Network {
+            comparators: batcher(n),
+        }
+    }
+
+    /// A network after which the wires at `positions` hold the values a full sort would put
+    /// there (other wires hold the rest, in some order). Pruned backwards from the full sort:
+    /// compare-exchanges that cannot influence a needed wire are dropped.
+    pub fn select(n: usize, positions: &[usize]) -> Self {
+        let full = batcher(n);
+        let mut needed = vec![false; n];
+        for &p in positions {
+            if p < n {
+                needed[p] = true;
+            }
+        }
+        let mut kept = Vec::with_capacity(full.len());
+        for &(a, b) in full.iter().rev() {
+            if needed[a] || needed[b] {
+                needed[a] = true;
+                needed[b] = true;
+                kept.push((a, b));
+            }
+        }
+        kept.reverse();
+        Network { comparators: kept }
+    }
+
+    /// Number of compare-exchanges.
+    #[cfg(test)]
+    pub fn len(&self) -> usize {
+        self.comparators.len()
+    }
+
+    /// Run the network on `wires` (one array of lanes per wire; each lane is independent).
+    pub fn apply<const L: usize>(&self, wires: &mut [[f32; L]]) {
+        for &(a, b) in &self.comparators {
+            let (lo, hi) = wires.split_at_mut(b);
+            compare_exchange(&mut lo[a], &mut hi[0]);
+        }
+    }
+}
+
+/// Lane-wise compare-exchange. A pure IEEE comparison decides each swap, so the pair is always
+/// permuted, never altered (equal values and signed zeros stay put), which compiles to min/max.
+#[inline(always)]
+fn compare_exchange<const L: usize>(x: &mut [f32; L], y: &mut [f32; L]) {
+    for l in 0..L {
+        let p = x[l];
+        let q = y[l];
+        let swap = q < p;
+        x[l] = if swap { q } else { p };
+        y[l] = if swap { p } else { q };
+    }
+}
+
+/// Batcher's odd-even merge sort for the next power of two, restricted to the first `n` wires.
+/// Padding wires would hold +inf, which no compare-exchange ever moves (the larger value always
+/// goes to the higher wire), so any comparator touching a wire >= n is a no-op and is dropped.
+fn batcher(n: usize) -> Vec<(usize, usize)> {
+    let size = n.next_power_of_two();
+    let mut out = Vec::new();
+    let mut p = 1;
+    while p < size {
+        let mut k = p;
+        while k >= 1 {
+            let mut j = k % p;
+            while j + k < size {
+                for i in 0..k.min(size - j - k) {
+                    let (a, b) = (i + j, i + j + k);
+                    if a / (2 * p) == b / (2 * p) && b < n {
+                        out.push((a, b));
+                    }
+                }
+                j += 2 * k;
+            }
+            k /= 2;
+        }
+        p *= 2;
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::{Rng, SeedableRng};
+
+    #[test]
+    fn sorts_every_size_up_to_70_and_selects() {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(1);
+        for n in 1..70 {
+            let net = Network::sort(n);
+            let sel = Network::select(n, &[(n - 1) / 2, n / 2]);
+            assert!(sel.len() <= net.len());
+            for _ in 0..20 {
+                let vals: Vec<f32> = (0..n).map(|_| rng.gen_range(-3..4) as f32).collect();
+                let mut wires: Vec<[f32; 2]> = vals.iter().map(|&v| [v, -v]).collect();
+                let mut sel_wires = wires.clone();
+                net.apply(&mut wires);
+                sel.apply(&mut sel_wires);
+                for lane in 0..2 {
+                    let mut want: Vec<f32> =
+                        vals.iter().map(|&v| if lane == 0 { v } else { -v }).collect();
+                    want.sort_by(f32::total_cmp);
+                    let got: Vec<f32> = wires.iter().map(|w| w[lane]).collect();
+                    assert_eq!(got, want, "n={n}");
+                    assert_eq!(sel_wires[(n - 1) / 2][lane], want[(n - 1) / 2]);
+                    assert_eq!(sel_wires[n / 2][lane], want[n / 2]);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn zero_one_principle_exhaustive_for_small_n() {
+        // A comparator network sorts every input iff it sorts every 0/1 input.
+        for n in 1..=14usize {
+            let net = Network::sort(n);
+            for mask in 0u32..(1 << n) {
+                let mut wires: Vec<[f32; 1]> = (0..n).map(|i| [((mask >> i) & 1) as f32]).collect();
+                net.apply(&mut wires);
+                assert!(wires.windows(2).all(|w| w[0][0] <= w[1][0]), "n={n} mask={mask}");
+            }
+        }
+    }
+}
