@@ -1,3 +1,59 @@
 //! `fedledger`: the command-line tool for organizations and auditors.
 
-fn main() {}
+mod cmd;
+mod source;
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+/// fedledger: federated learning with a ledger anyone can audit.
+///
+/// Organizations train one model together with differential privacy and Byzantine-robust
+/// aggregation; every round is recorded in a Merkle-chained ledger that this tool verifies
+/// offline against the consortium's genesis file.
+#[derive(Debug, Parser)]
+#[command(name = "fedledger", version, about, long_about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    Keygen(cmd::keygen::Args),
+    #[command(subcommand)]
+    Genesis(cmd::genesis::Command),
+    Audit(cmd::audit::Args),
+    Export(cmd::export::Args),
+    Proof(cmd::proof::ProveArgs),
+    VerifyProof(cmd::proof::VerifyArgs),
+    #[command(subcommand)]
+    Privacy(cmd::privacy::Command),
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("FEDLEDGER_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Keygen(a) => cmd::keygen::run(a),
+        Command::Genesis(c) => cmd::genesis::run(c),
+        Command::Audit(a) => cmd::audit::run(a),
+        Command::Export(a) => cmd::export::run(a),
+        Command::Proof(a) => cmd::proof::prove(a),
+        Command::VerifyProof(a) => cmd::proof::verify(a),
+        Command::Privacy(c) => cmd::privacy::run(c),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}

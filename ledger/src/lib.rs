@@ -9,12 +9,17 @@ pub mod block;
 pub mod codec;
 pub mod digest;
 pub mod error;
+pub mod export;
 pub mod genesis;
 pub mod identity;
 pub mod merkle;
 pub mod privacy;
+pub mod proof;
 pub mod store;
 pub mod verify;
+
+#[cfg(feature = "test-utils")]
+pub mod testutil;
 
 pub use block::{Block, BlockHeader, Entry};
 pub use digest::Digest;

@@ -3,3 +3,4 @@
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod learn;
+pub mod round;

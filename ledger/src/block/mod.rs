@@ -55,3 +55,52 @@ impl Block {
         codec::decode(bytes, "block")
     }
 }
+
+/// Everything a proposer decides about a block besides its entries.
+#[derive(Debug, Clone)]
+pub struct BlockPlan {
+    /// Chain id.
+    pub chain_id: Digest,
+    /// Height.
+    pub height: u64,
+    /// View.
+    pub view: u64,
+    /// Previous block hash (chain id at height 1).
+    pub prev_hash: Digest,
+    /// The new global model's hash.
+    pub model_hash: Digest,
+    /// The leader proposing.
+    pub proposer: crate::identity::OrgId,
+    /// Proposer's clock (ms).
+    pub timestamp_ms: u64,
+}
+
+impl BlockPlan {
+    /// Sort `entries` into canonical order and build the header over them.
+    pub fn seal(self, mut entries: Vec<Entry>) -> (BlockHeader, Vec<Entry>) {
+        entries.sort_by_key(|e| e.sort_key());
+        let root = merkle::root(&entries.iter().map(Entry::leaf_hash).collect::<Vec<_>>());
+        let header = BlockHeader {
+            version: crate::genesis::FORMAT_VERSION,
+            chain_id: self.chain_id,
+            height: self.height,
+            view: self.view,
+            prev_hash: self.prev_hash,
+            entry_root: root,
+            entry_count: u32::try_from(entries.len()).unwrap_or(u32::MAX),
+            model_hash: self.model_hash,
+            proposer: self.proposer,
+            timestamp_ms: self.timestamp_ms,
+        };
+        (header, entries)
+    }
+}
+
+impl FinalizationCertificate {
+    /// A certificate from votes in any order; duplicates by signer are dropped.
+    pub fn from_votes(view: u64, mut votes: Vec<Vote>) -> Self {
+        votes.sort_by_key(|a| a.signer);
+        votes.dedup_by(|a, b| a.signer == b.signer);
+        FinalizationCertificate { view, votes }
+    }
+}

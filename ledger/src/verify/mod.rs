@@ -94,3 +94,17 @@ impl fmt::Display for Violation {
 }
 
 impl std::error::Error for Violation {}
+
+mod audit;
+mod certificate;
+mod prepare;
+mod report;
+mod state;
+mod validators;
+
+pub use audit::{audit, AuditOutcome};
+pub use certificate::verify_certificate;
+pub use prepare::{prepare, prepare_many, PreparedBlock};
+pub use report::{AuditReport, MemberReport, MembershipEvent};
+pub use state::{ChainState, EPSILON_TOLERANCE};
+pub use validators::ValidatorSet;

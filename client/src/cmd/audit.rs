@@ -1,0 +1,250 @@
+//! `fedledger audit`: verify a ledger offline against its genesis.
+
+use crate::source::{tip_height, LedgerSource};
+use anyhow::Context;
+use fedledger_ledger::block::Entry;
+use fedledger_ledger::export::audit_export;
+use fedledger_ledger::store::LedgerStore;
+use fedledger_ledger::verify::{audit, AuditOutcome, AuditReport, ChainState, Violation};
+use fedledger_ledger::{Block, Genesis};
+use serde::Serialize;
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// Verify a ledger offline: every hash, entry root, certificate, leader, membership change and
+/// privacy budget, recomputed from the genesis file alone.
+///
+/// Exit status 0 when the ledger is valid, 1 with the first bad height and rule otherwise,
+/// 2 when it could not be read at all.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The consortium's genesis file; its hash is the chain id.
+    #[arg(long, value_name = "FILE")]
+    genesis: PathBuf,
+    #[command(flatten)]
+    source: LedgerSource,
+    /// Also print one line per round.
+    #[arg(long)]
+    rounds: bool,
+    /// Print the result as JSON (schema: docs/audit-json.md).
+    #[arg(long)]
+    json: bool,
+}
+
+/// The JSON document `--json` prints.
+#[derive(Debug, Serialize)]
+struct AuditJson<'a> {
+    schema: &'static str,
+    valid: bool,
+    violation: Option<&'a Violation>,
+    report: &'a AuditReport,
+    rounds: Vec<RoundLine>,
+}
+
+#[derive(Debug, Serialize)]
+struct RoundLine {
+    height: u64,
+    view: u64,
+    block_hash: String,
+    proposer: String,
+    updates: usize,
+    excluded: usize,
+    membership_changes: usize,
+    accuracy: Option<f64>,
+    auc: Option<f64>,
+    loss: Option<f64>,
+    signers: usize,
+}
+
+fn round_line(b: &Block) -> RoundLine {
+    let count = |k: fn(&Entry) -> bool| b.entries.iter().filter(|e| k(e)).count();
+    let summary = b.entries.iter().find_map(|e| match e {
+        Entry::Summary(s) => Some(&s.metrics),
+        _ => None,
+    });
+    RoundLine {
+        height: b.header.height,
+        view: b.header.view,
+        block_hash: b.hash().to_hex(),
+        proposer: b.header.proposer.to_hex(),
+        updates: count(|e| matches!(e, Entry::Update(_))),
+        excluded: count(|e| matches!(e, Entry::Exclusion(_))),
+        membership_changes: count(|e| matches!(e, Entry::Membership(_))),
+        accuracy: summary.map(|m| m.accuracy),
+        auc: summary.map(|m| m.auc),
+        loss: summary.map(|m| m.loss),
+        signers: b.certificate.votes.len(),
+    }
+}
+
+/// Run it.
+pub fn run(a: Args) -> anyhow::Result<ExitCode> {
+    let genesis = Genesis::load(&a.genesis)?;
+    let progress = std::io::stderr().is_terminal() && !a.json;
+    let mut lines = Vec::new();
+    let store = a.source.store()?;
+    let total = store.as_ref().map(tip_height).unwrap_or(0);
+    let mut on_block = |b: &Block, s: &ChainState| {
+        if a.rounds {
+            lines.push(round_line(b));
+        }
+        if progress && s.height() % 1000 == 0 {
+            eprint!("\raudited {} / {} blocks", s.height(), total);
+        }
+    };
+    let outcome: AuditOutcome = if let Some(store) = &store {
+        audit(&genesis, store.blocks(1), &mut on_block)
+    } else {
+        let path = a
+            .source
+            .file
+            .as_ref()
+            .context("--data-dir or --file is required")?;
+        let f = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
+        match audit_export(
+            &genesis,
+            std::io::BufReader::with_capacity(1 << 20, f),
+            &mut on_block,
+        ) {
+            Ok(o) => o,
+            Err(fedledger_ledger::LedgerError::Invalid(v)) => AuditOutcome {
+                report: ChainState::new(&genesis).report(),
+                violation: Some(*v),
+            },
+            Err(e) => return Err(e.into()),
+        }
+    };
+    if progress {
+        eprint!("\r\x1b[K");
+    }
+    let valid = outcome.violation.is_none();
+    if a.json {
+        super::print_json(&AuditJson {
+            schema: "fedledger-audit/v1",
+            valid,
+            violation: outcome.violation.as_ref(),
+            report: &outcome.report,
+            rounds: lines,
+        })?;
+    } else {
+        print_human(&outcome, &lines, a.rounds);
+    }
+    Ok(if valid {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+fn print_human(o: &AuditOutcome, lines: &[RoundLine], rounds: bool) {
+    let r = &o.report;
+    match &o.violation {
+        None => println!("fedledger audit: VALID — {} rounds verified", r.height),
+        Some(v) => {
+            println!(
+                "fedledger audit: INVALID at height {} (rule {})",
+                v.height,
+                v.rule.name()
+            );
+            println!("  expected: {}", v.expected);
+            println!("  found:    {}", v.found);
+            println!(
+                "  the {} blocks before it verified; summary of that prefix:",
+                r.height
+            );
+        }
+    }
+    println!(
+        "  consortium    {} (chain {})",
+        r.consortium,
+        r.chain_id.short()
+    );
+    println!(
+        "  tip           height {} block {} model {}",
+        r.height,
+        r.tip.short(),
+        r.model_hash.short()
+    );
+    println!(
+        "  rule          {} with f={}, epsilon at delta={:e}",
+        r.rule, r.f, r.delta
+    );
+    println!(
+        "  updates       {} committed, {} excluded; {} view changes",
+        r.updates, r.exclusions, r.view_changes
+    );
+    if let Some(m) = &r.last_metrics {
+        println!(
+            "  last metrics  accuracy {:.4}  auc {:.4}  loss {:.4}  parity gap {:.4}  opportunity gap {:.4}",
+            m.accuracy, m.auc, m.loss, m.demographic_parity_gap, m.equal_opportunity_gap
+        );
+    }
+    println!();
+    println!(
+        "  {:<10} {:<20} {:>8} {:>9} {:>10} {:>10} {:>7} {:>6}",
+        "org", "name", "updates", "excluded", "epsilon", "cap", "joined", "left"
+    );
+    for m in &r.members {
+        println!(
+            "  {:<10} {:<20} {:>8} {:>9} {:>10.4} {:>10.4} {:>7} {:>6}",
+            m.id.short(),
+            truncate(&m.name, 20),
+            m.updates,
+            m.exclusions,
+            m.epsilon_spent,
+            m.epsilon_max,
+            m.joined_at,
+            m.left_at
+                .map(|h| h.to_string())
+                .unwrap_or_else(|| "-".into())
+        );
+    }
+    if !r.membership.is_empty() {
+        println!();
+        println!("  membership history");
+        for e in &r.membership {
+            println!(
+                "    height {:>5}: {} {} ({}) effective at {}, {} approvals",
+                e.height,
+                e.action,
+                e.org.short(),
+                e.name,
+                e.effective_height,
+                e.approvals
+            );
+        }
+    }
+    if rounds {
+        println!();
+        println!(
+            "  {:>6} {:>4} {:<10} {:<10} {:>7} {:>8} {:>8} {:>8}",
+            "height", "view", "block", "proposer", "updates", "excluded", "accuracy", "auc"
+        );
+        for l in lines {
+            println!(
+                "  {:>6} {:>4} {:<10} {:<10} {:>7} {:>8} {:>8} {:>8}",
+                l.height,
+                l.view,
+                &l.block_hash[..8],
+                &l.proposer[..8],
+                l.updates,
+                l.excluded,
+                l.accuracy
+                    .map(|x| format!("{x:.4}"))
+                    .unwrap_or_else(|| "-".into()),
+                l.auc
+                    .map(|x| format!("{x:.4}"))
+                    .unwrap_or_else(|| "-".into()),
+            );
+        }
+    }
+}
+
+fn truncate(s: &str, n: usize) -> String {
+    if s.chars().count() <= n {
+        s.to_string()
+    } else {
+        s.chars().take(n - 1).chain(['…']).collect()
+    }
+}

@@ -1,0 +1,44 @@
+//! `fedledger keygen`: create an organization's identity.
+
+use anyhow::Context;
+use fedledger_ledger::OrgKey;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// Generate a new organization key (ed25519). Prints the organization id, never the secret.
+///
+/// The key file is created with mode 0600 and is never overwritten. The organization id (the
+/// public key) is what goes into a genesis file or a join request.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Where to write the key file.
+    #[arg(long, value_name = "FILE")]
+    out: PathBuf,
+    /// The organization's display name, stored in the key file.
+    #[arg(long, default_value = "")]
+    name: String,
+    /// Print {"org_id", "name", "key_file"} as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Run it.
+pub fn run(a: Args) -> anyhow::Result<ExitCode> {
+    let key = OrgKey::generate(a.name.clone());
+    key.write_to(&a.out)
+        .with_context(|| format!("writing {}", a.out.display()))?;
+    if a.json {
+        super::print_json(&serde_json::json!({
+            "org_id": key.id().to_hex(),
+            "name": a.name,
+            "key_file": a.out.display().to_string(),
+        }))?;
+    } else {
+        println!("{}", key.id());
+        eprintln!(
+            "wrote {} (mode 0600); keep it secret and back it up",
+            a.out.display()
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,14 @@
+//! One module per subcommand.
+
+pub mod audit;
+pub mod export;
+pub mod genesis;
+pub mod keygen;
+pub mod privacy;
+pub mod proof;
+
+/// Print `value` as pretty JSON on stdout.
+pub fn print_json<T: serde::Serialize>(value: &T) -> anyhow::Result<()> {
+    println!("{}", serde_json::to_string_pretty(value)?);
+    Ok(())
+}

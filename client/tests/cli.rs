@@ -1,0 +1,292 @@
+//! The `fedledger` binary end to end: keygen, export, audit (valid and tampered), proofs, privacy.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use fedledger_ledger::store::{LedgerStore, SledStore, LEDGER_SUBDIR};
+use fedledger_ledger::testutil::{test_key, RoundPlan, TestChain};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn fedledger(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_fedledger"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+/// A data dir with a 6-block ledger (an exclusion and a join) and its genesis file.
+fn ledger_dir(dir: &Path) -> (PathBuf, PathBuf, TestChain) {
+    let mut c = TestChain::new(4, 1, "median");
+    let data = dir.join("node");
+    let store = SledStore::open(&data.join(LEDGER_SUBDIR)).unwrap();
+    store.append(&c.next_block()).unwrap();
+    let org = c.state.validators()[0];
+    let b = c.build(&RoundPlan {
+        excluded: vec![org],
+        ..Default::default()
+    });
+    store.append(&c.push(b)).unwrap();
+    let join = c.join(test_key(50), 4.0);
+    let b = c.build(&RoundPlan {
+        membership: vec![join],
+        ..Default::default()
+    });
+    store.append(&c.push(b)).unwrap();
+    for _ in 0..3 {
+        store.append(&c.next_block()).unwrap();
+    }
+    drop(store);
+    let genesis = dir.join("genesis.toml");
+    std::fs::write(&genesis, c.genesis.to_toml()).unwrap();
+    (data, genesis, c)
+}
+
+#[test]
+fn keygen_writes_a_private_key_and_prints_only_the_id() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("org.key");
+    let o = fedledger(&["keygen", "--out", key.to_str().unwrap(), "--name", "Bank A"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let id = String::from_utf8_lossy(&o.stdout).trim().to_string();
+    assert_eq!(id.len(), 64);
+    let secret = fedledger_ledger::OrgKey::read_from(&key)
+        .unwrap()
+        .secret_bytes();
+    assert!(!text(&o).contains(&hex::encode(secret)));
+    let again = fedledger(&["keygen", "--out", key.to_str().unwrap()]);
+    assert!(!again.status.success(), "refuses to overwrite");
+}
+
+#[test]
+fn audit_of_a_data_dir_and_its_export_agree_and_pass() {
+    let dir = tempfile::tempdir().unwrap();
+    let (data, genesis, _) = ledger_dir(dir.path());
+    let g = genesis.to_str().unwrap();
+    let o = fedledger(&[
+        "audit",
+        "--genesis",
+        g,
+        "--data-dir",
+        data.to_str().unwrap(),
+        "--rounds",
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let out = text(&o);
+    assert!(
+        out.contains("VALID") && out.contains("6 rounds verified"),
+        "{out}"
+    );
+    assert!(out.contains("join"), "membership history shown: {out}");
+
+    let export = dir.path().join("ledger.fedledger");
+    let o = fedledger(&[
+        "export",
+        "--data-dir",
+        data.to_str().unwrap(),
+        "--out",
+        export.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let o = fedledger(&[
+        "audit",
+        "--genesis",
+        g,
+        "--file",
+        export.to_str().unwrap(),
+        "--json",
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["valid"], true);
+    assert_eq!(v["report"]["height"], 6);
+    assert_eq!(v["report"]["exclusions"], 1);
+    assert_eq!(v["report"]["membership"][0]["action"], "join");
+}
+
+#[test]
+fn a_tampered_export_fails_with_height_and_rule_and_exit_1() {
+    let dir = tempfile::tempdir().unwrap();
+    let (data, genesis, _) = ledger_dir(dir.path());
+    let export = dir.path().join("ledger.fedledger");
+    assert!(fedledger(&[
+        "export",
+        "--data-dir",
+        data.to_str().unwrap(),
+        "--out",
+        export.to_str().unwrap()
+    ])
+    .status
+    .success());
+    let mut bytes = std::fs::read(&export).unwrap();
+    // A byte in the middle of the file lands in some block; flip it.
+    let pos = bytes.len() / 2;
+    bytes[pos] ^= 0x40;
+    let bad = dir.path().join("tampered.fedledger");
+    std::fs::write(&bad, &bytes).unwrap();
+    let o = fedledger(&[
+        "audit",
+        "--genesis",
+        genesis.to_str().unwrap(),
+        "--file",
+        bad.to_str().unwrap(),
+        "--json",
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["valid"], false);
+    assert!(v["violation"]["height"].as_u64().unwrap() >= 1);
+    assert!(v["violation"]["rule"].is_string());
+    let human = fedledger(&[
+        "audit",
+        "--genesis",
+        genesis.to_str().unwrap(),
+        "--file",
+        bad.to_str().unwrap(),
+    ]);
+    assert_eq!(human.status.code(), Some(1));
+    assert!(
+        text(&human).contains("INVALID at height"),
+        "{}",
+        text(&human)
+    );
+    // Truncated (from the clean export).
+    let clean = std::fs::read(&export).unwrap();
+    std::fs::write(&bad, &clean[..clean.len() - 40]).unwrap();
+    let o = fedledger(&[
+        "audit",
+        "--genesis",
+        genesis.to_str().unwrap(),
+        "--file",
+        bad.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(text(&o).contains("rule export"), "{}", text(&o));
+    // Not a ledger at all: a clear error, exit 2, no panic.
+    std::fs::write(&bad, b"hello").unwrap();
+    let o = fedledger(&[
+        "audit",
+        "--genesis",
+        genesis.to_str().unwrap(),
+        "--file",
+        bad.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(!text(&o).contains("panicked"));
+}
+
+#[test]
+fn proof_round_trip_through_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let (data, genesis, _) = ledger_dir(dir.path());
+    let store = SledStore::open(&data.join(LEDGER_SUBDIR)).unwrap();
+    let block = store.block(5).unwrap().unwrap();
+    let update = block.entries.iter().find_map(|e| e.update_hash()).unwrap();
+    let leaf = block.entries.last().unwrap().leaf_hash();
+    drop(store);
+    for hash in [update, leaf] {
+        let proof = dir.path().join("p.json");
+        let o = fedledger(&[
+            "proof",
+            "--genesis",
+            genesis.to_str().unwrap(),
+            "--data-dir",
+            data.to_str().unwrap(),
+            "--entry",
+            &hash.to_hex(),
+            "--out",
+            proof.to_str().unwrap(),
+        ]);
+        assert!(o.status.success(), "{}", text(&o));
+        let o = fedledger(&[
+            "verify-proof",
+            "--proof",
+            proof.to_str().unwrap(),
+            "--genesis",
+            genesis.to_str().unwrap(),
+        ]);
+        assert!(o.status.success(), "{}", text(&o));
+        assert!(text(&o).contains("block 5"), "{}", text(&o));
+        // Tamper with the proof file: change an audit-path hash.
+        let mut p: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&proof).unwrap()).unwrap();
+        p["target"]["proof"]["path"][0] = serde_json::Value::String("00".repeat(32));
+        std::fs::write(&proof, p.to_string()).unwrap();
+        let o = fedledger(&[
+            "verify-proof",
+            "--proof",
+            proof.to_str().unwrap(),
+            "--genesis",
+            genesis.to_str().unwrap(),
+        ]);
+        assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    }
+    let o = fedledger(&[
+        "proof",
+        "--genesis",
+        genesis.to_str().unwrap(),
+        "--data-dir",
+        data.to_str().unwrap(),
+        "--entry",
+        &"ab".repeat(32),
+    ]);
+    assert!(!o.status.success());
+    assert!(
+        text(&o).contains("neither an entry nor an update hash"),
+        "{}",
+        text(&o)
+    );
+}
+
+#[test]
+fn privacy_epsilon_prints_epsilon_and_order() {
+    let o = fedledger(&[
+        "privacy",
+        "epsilon",
+        "--delta",
+        "1e-5",
+        "--round",
+        "0.01:1.0:1000",
+        "--json",
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let eps = v["epsilon"].as_f64().unwrap();
+    assert!(eps > 0.5 && eps < 10.0, "{eps}");
+    assert!(v["optimal_order"].as_f64().unwrap() > 1.0);
+    let bad = fedledger(&[
+        "privacy",
+        "epsilon",
+        "--delta",
+        "1e-5",
+        "--round",
+        "0.01:x:10",
+    ]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(text(&bad).contains("not a number"));
+}
+
+#[test]
+fn every_command_has_help() {
+    for cmd in [
+        "keygen",
+        "audit",
+        "export",
+        "proof",
+        "verify-proof",
+        "privacy",
+    ] {
+        let o = fedledger(&[cmd, "--help"]);
+        assert!(o.status.success(), "{cmd}: {}", text(&o));
+        assert!(
+            String::from_utf8_lossy(&o.stdout).len() > 100,
+            "{cmd} help is substantive"
+        );
+    }
+}
