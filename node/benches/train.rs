@@ -8,7 +8,11 @@ use fedledger_node::learn::model::{Architecture, ModelKind};
 use fedledger_node::learn::train::{train_local, DpSettings, TrainConfig};
 
 fn dp_sgd(c: &mut Criterion) {
-    let table = synth::generate(&synth::SynthConfig { orgs: 1, rows_per_org: 10_000, seed: 1 });
+    let table = synth::generate(&synth::SynthConfig {
+        orgs: 1,
+        rows_per_org: 10_000,
+        seed: 1,
+    });
     let data = match table.encode(&synth::schema()) {
         Ok(d) => d,
         Err(e) => panic!("synthetic data encodes: {e}"),
@@ -32,12 +36,21 @@ fn dp_sgd(c: &mut Criterion) {
                 momentum: 0.9,
                 batch_size: batch,
                 local_epochs: 1,
-                dp: Some(DpSettings { clip_norm: 1.0, noise_multiplier: 1.0 }),
+                dp: Some(DpSettings {
+                    clip_norm: 1.0,
+                    noise_multiplier: 1.0,
+                }),
             };
             group.throughput(Throughput::Elements(data.len() as u64));
-            group.bench_with_input(BenchmarkId::new(*name, format!("batch{batch}")), &cfg, |b, cfg| {
-                b.iter(|| train_local(&arch, black_box(&global), &data, cfg, 7).map(|o| o.delta.len()))
-            });
+            group.bench_with_input(
+                BenchmarkId::new(*name, format!("batch{batch}")),
+                &cfg,
+                |b, cfg| {
+                    b.iter(|| {
+                        train_local(&arch, black_box(&global), &data, cfg, 7).map(|o| o.delta.len())
+                    })
+                },
+            );
         }
     }
     group.finish();

@@ -34,12 +34,19 @@ fn main() -> anyhow::Result<()> {
             "lr" => cfg.lr = v.parse()?,
             "momentum" => cfg.momentum = v.parse()?,
             "seed" => cfg.seed = v.parse()?,
-            "rows" => cfg.data = DataSource::Synthetic { rows_per_org: v.parse()? },
+            "rows" => {
+                cfg.data = DataSource::Synthetic {
+                    rows_per_org: v.parse()?,
+                }
+            }
             other => anyhow::bail!("unknown key {other}"),
         }
     }
     if let [data, schema] = positional.as_slice() {
-        cfg.data = DataSource::Csv { path: PathBuf::from(data), schema: PathBuf::from(schema) };
+        cfg.data = DataSource::Csv {
+            path: PathBuf::from(data),
+            schema: PathBuf::from(schema),
+        };
     }
     let sim = Simulation::new(cfg)?;
     let report = sim.run(|_, r| {

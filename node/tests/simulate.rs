@@ -7,7 +7,9 @@ use fedledger_node::learn::aggregate::{aggregate, Rule, UpdateRef};
 use fedledger_node::learn::attack::Attack;
 use fedledger_node::learn::data::synth;
 use fedledger_node::learn::model::{model_hash, update_hash};
-use fedledger_node::learn::simulate::{DataSource, Noise, RoundRecord, SimConfig, SimReport, Simulation};
+use fedledger_node::learn::simulate::{
+    DataSource, Noise, RoundRecord, SimConfig, SimReport, Simulation,
+};
 use fedledger_node::learn::LearnError;
 
 fn base() -> SimConfig {
@@ -31,8 +33,14 @@ fn federated_without_dp_matches_centralized_within_001() {
     let (fed, central) = (r.final_metrics.auc, r.centralized.auc);
     eprintln!("no DP: federated AUC {fed:.4}, centralized {central:.4}");
     assert!(central > 0.75, "the ground truth is learnable: {central}");
-    assert!((fed - central).abs() <= 0.01, "federated {fed} vs centralized {central}");
-    assert!(r.rounds.iter().all(|x| x.epsilon.is_none() && x.excluded == 0));
+    assert!(
+        (fed - central).abs() <= 0.01,
+        "federated {fed} vs centralized {central}"
+    );
+    assert!(r
+        .rounds
+        .iter()
+        .all(|x| x.epsilon.is_none() && x.excluded == 0));
     // Training makes progress: the last round beats the first.
     assert!(r.rounds[19].loss < r.rounds[0].loss);
 }
@@ -46,9 +54,15 @@ fn federated_at_epsilon_3_is_within_003_and_spends_exactly_the_target() {
     });
     let (fed, central) = (r.final_metrics.auc, r.centralized.auc);
     eprintln!("epsilon 3: federated AUC {fed:.4}, centralized {central:.4}");
-    assert!(central - fed <= 0.03, "federated {fed} vs centralized {central}");
+    assert!(
+        central - fed <= 0.03,
+        "federated {fed} vs centralized {central}"
+    );
     let eps: Vec<f64> = r.rounds.iter().map(|x| x.epsilon.unwrap()).collect();
-    assert!(eps.windows(2).all(|w| w[1] > w[0]), "epsilon grows every round: {eps:?}");
+    assert!(
+        eps.windows(2).all(|w| w[1] > w[0]),
+        "epsilon grows every round: {eps:?}"
+    );
     // Calibration lands each organization on the target (from below) after the planned rounds.
     for o in &r.orgs {
         let e = o.epsilon.unwrap();
@@ -73,12 +87,18 @@ fn robust_rules_hold_under_attack_and_plain_mean_does_not() {
     let clean = run(base()).final_metrics.auc;
     let mean_flipped = attacked("mean", "sign-flip");
     eprintln!("clean {clean:.4}; mean under sign-flip {mean_flipped:.4}");
-    assert!(clean - mean_flipped > 0.1, "mean should visibly degrade: {mean_flipped} vs {clean}");
+    assert!(
+        clean - mean_flipped > 0.1,
+        "mean should visibly degrade: {mean_flipped} vs {clean}"
+    );
     for rule in ["krum", "median", "trimmed-mean"] {
         for attack in ["sign-flip", "alie"] {
             let auc = attacked(rule, attack);
             eprintln!("{rule} under {attack}: {auc:.4}");
-            assert!(clean - auc <= 0.03, "{rule} under {attack}: {auc} vs clean {clean}");
+            assert!(
+                clean - auc <= 0.03,
+                "{rule} under {attack}: {auc} vs clean {clean}"
+            );
         }
     }
 }
@@ -108,16 +128,24 @@ fn round_records_are_consistent_and_reproducible() {
     for rec in &records {
         // A validator's replay: recompute the rule on the recorded updates and step the model.
         assert_eq!(rec.base_model, model_hash(&model));
-        let refs: Vec<UpdateRef<'_>> =
-            rec.updates.iter().map(|u| UpdateRef { id: u.update_hash, delta: &u.update }).collect();
+        let refs: Vec<UpdateRef<'_>> = rec
+            .updates
+            .iter()
+            .map(|u| UpdateRef {
+                id: u.update_hash,
+                delta: &u.update,
+            })
+            .collect();
         let agg = aggregate(&Rule::Median, &refs, rec.f).unwrap();
         assert_eq!(rec.aggregate_hash, update_hash(&agg.aggregate));
         for (m, a) in model.iter_mut().zip(&agg.aggregate) {
             *m += *a;
         }
         assert_eq!(rec.new_model, model_hash(&model));
-        assert_eq!(rec.outcomes.iter().map(|o| o.included).collect::<Vec<_>>(),
-            agg.outcomes.iter().map(|o| o.included).collect::<Vec<_>>());
+        assert_eq!(
+            rec.outcomes.iter().map(|o| o.included).collect::<Vec<_>>(),
+            agg.outcomes.iter().map(|o| o.included).collect::<Vec<_>>()
+        );
         assert_eq!(rec.updates.len(), 8);
         assert_eq!(rec.outcomes.len(), 8);
         assert_eq!(rec.rule, "median");
@@ -131,9 +159,15 @@ fn round_records_are_consistent_and_reproducible() {
             assert!(u.num_examples > 0 && u.metrics.examples > 0);
             assert!((0.0..=1.0).contains(&u.metrics.auc));
         }
-        assert_eq!(rec.base_metrics.examples, rec.updates.iter().map(|u| u.metrics.examples).sum::<u64>());
+        assert_eq!(
+            rec.base_metrics.examples,
+            rec.updates.iter().map(|u| u.metrics.examples).sum::<u64>()
+        );
     }
-    assert_eq!(report.final_model_hash, records.last().unwrap().new_model.to_hex());
+    assert_eq!(
+        report.final_model_hash,
+        records.last().unwrap().new_model.to_hex()
+    );
     for w in records.windows(2) {
         assert_eq!(w[1].base_model, w[0].new_model, "rounds chain");
     }
@@ -145,7 +179,11 @@ fn round_records_are_consistent_and_reproducible() {
 #[test]
 fn csv_source_matches_the_synthetic_generator() {
     let dir = tempfile::tempdir().unwrap();
-    let table = synth::generate(&synth::SynthConfig { orgs: 4, rows_per_org: 300, seed: 3 });
+    let table = synth::generate(&synth::SynthConfig {
+        orgs: 4,
+        rows_per_org: 300,
+        seed: 3,
+    });
     let data = dir.path().join("d.csv");
     let schema = dir.path().join("s.toml");
     std::fs::write(&data, synth::to_csv(&table)).unwrap();
@@ -157,8 +195,14 @@ fn csv_source_matches_the_synthetic_generator() {
         partition: "column:org".parse().unwrap(),
         ..SimConfig::default()
     };
-    let from_synth = run(SimConfig { data: DataSource::Synthetic { rows_per_org: 300 }, ..cfg.clone() });
-    let from_csv = run(SimConfig { data: DataSource::Csv { path: data, schema }, ..cfg });
+    let from_synth = run(SimConfig {
+        data: DataSource::Synthetic { rows_per_org: 300 },
+        ..cfg.clone()
+    });
+    let from_csv = run(SimConfig {
+        data: DataSource::Csv { path: data, schema },
+        ..cfg
+    });
     assert_eq!(from_csv.final_model_hash, from_synth.final_model_hash);
     assert_eq!(from_csv.final_metrics, from_synth.final_metrics);
 }
@@ -166,23 +210,49 @@ fn csv_source_matches_the_synthetic_generator() {
 #[test]
 fn bad_configs_and_callback_errors_are_reported() {
     let err = |cfg: SimConfig| Simulation::new(cfg).unwrap_err().to_string();
-    assert!(err(SimConfig { byzantine: 2, ..base() }).contains("attack"));
-    assert!(err(SimConfig { byzantine: 8, ..base() }).contains("honest"));
-    let e = err(SimConfig { rule: "krum".into(), rule_f: Some(3), ..base() });
-    assert!(e.contains("2f+3"), "{e}");
-    assert!(err(SimConfig { rule: "nope".into(), ..base() }).contains("nope"));
+    assert!(err(SimConfig {
+        byzantine: 2,
+        ..base()
+    })
+    .contains("attack"));
+    assert!(err(SimConfig {
+        byzantine: 8,
+        ..base()
+    })
+    .contains("honest"));
     let e = err(SimConfig {
-        data: DataSource::Csv { path: "/nonexistent/d.csv".into(), schema: "/nonexistent/s.toml".into() },
+        rule: "krum".into(),
+        rule_f: Some(3),
+        ..base()
+    });
+    assert!(e.contains("2f+3"), "{e}");
+    assert!(err(SimConfig {
+        rule: "nope".into(),
+        ..base()
+    })
+    .contains("nope"));
+    let e = err(SimConfig {
+        data: DataSource::Csv {
+            path: "/nonexistent/d.csv".into(),
+            schema: "/nonexistent/s.toml".into(),
+        },
         ..base()
     });
     assert!(e.contains("/nonexistent/s.toml"), "{e}");
-    let sim = Simulation::new(SimConfig { rounds: 5, ..base() }).unwrap();
+    let sim = Simulation::new(SimConfig {
+        rounds: 5,
+        ..base()
+    })
+    .unwrap();
     let mut seen = 0;
     let e = sim
         .run(|_, r| {
             seen += 1;
             if r.round == 2 {
-                Err(LearnError::Config { what: "ledger", reason: "disk full".into() })
+                Err(LearnError::Config {
+                    what: "ledger",
+                    reason: "disk full".into(),
+                })
             } else {
                 Ok(())
             }

@@ -240,7 +240,10 @@ impl Attack {
                     })
                     .collect()
             }
-            Attack::Ipm { eps } => mean().into_iter().map(|m| (-f64::from(eps) * m) as f32).collect(),
+            Attack::Ipm { eps } => mean()
+                .into_iter()
+                .map(|m| (-f64::from(eps) * m) as f32)
+                .collect(),
             Attack::Alie { z } => {
                 let z = z.unwrap_or_else(|| alie_z(n, f));
                 let m = mean();
@@ -311,10 +314,17 @@ mod tests {
         assert_eq!(craft(Attack::Alie { z: Some(1.5) }), [0.5, -0.5]);
         let g = craft(Attack::Gaussian { std: 1.0 });
         assert_eq!(g, craft(Attack::Gaussian { std: 1.0 }));
-        assert_ne!(g, Attack::Gaussian { std: 1.0 }.craft(&own, &honest, 4, 1, 8).unwrap());
+        assert_ne!(
+            g,
+            Attack::Gaussian { std: 1.0 }
+                .craft(&own, &honest, 4, 1, 8)
+                .unwrap()
+        );
         assert!(Attack::Ipm { eps: 1.0 }.craft(&own, &[], 4, 1, 0).is_err());
         let short = [1.0f32];
-        assert!(Attack::SignFlip { scale: 1.0 }.craft(&own, &[&short], 4, 1, 0).is_err());
+        assert!(Attack::SignFlip { scale: 1.0 }
+            .craft(&own, &[&short], 4, 1, 0)
+            .is_err());
     }
 
     #[test]

@@ -9,7 +9,7 @@
 use crate::learn::data::Dataset;
 use crate::learn::error::LearnError;
 use crate::learn::model::{predict_proba, Architecture};
-use fedledger_ledger::block::{GroupFairness, GroupRates, LocalMetrics, RoundMetrics};
+use fedledger_ledger::block::{GroupRates, LocalMetrics};
 use ndarray::{Array2, ArrayView2};
 use serde::{Deserialize, Serialize};
 
@@ -96,11 +96,18 @@ pub fn evaluate(probs: ArrayView2<'_, f32>, data: &Dataset) -> Result<Metrics, L
     let k = data.classes;
     if probs.dim() != (n, k) {
         return Err(LearnError::Shape {
-            reason: format!("{:?} probabilities for {n} examples of {k} classes", probs.dim()),
+            reason: format!(
+                "{:?} probabilities for {n} examples of {k} classes",
+                probs.dim()
+            ),
         });
     }
     let predicted: Vec<u32> = if k == 2 {
-        probs.column(1).iter().map(|&p| u32::from(p >= 0.5)).collect()
+        probs
+            .column(1)
+            .iter()
+            .map(|&p| u32::from(p >= 0.5))
+            .collect()
     } else {
         probs
             .rows()
@@ -117,7 +124,11 @@ pub fn evaluate(probs: ArrayView2<'_, f32>, data: &Dataset) -> Result<Metrics, L
             })
             .collect()
     };
-    let correct = predicted.iter().zip(&data.y).filter(|(p, y)| p == y).count() as u64;
+    let correct = predicted
+        .iter()
+        .zip(&data.y)
+        .filter(|(p, y)| p == y)
+        .count() as u64;
     let mut log_loss = 0.0f64;
     for (i, &y) in data.y.iter().enumerate() {
         let p = f64::from(probs[[i, y as usize]]).clamp(EPS, 1.0 - EPS);
@@ -128,13 +139,21 @@ pub fn evaluate(probs: ArrayView2<'_, f32>, data: &Dataset) -> Result<Metrics, L
     let (mut precision, mut recall, mut f1, mut auc) = (0.0, 0.0, 0.0, 0.0);
     for &c in &classes {
         let c32 = c as u32;
-        let tp = predicted.iter().zip(&data.y).filter(|(&p, &y)| p == c32 && y == c32).count() as u64;
+        let tp = predicted
+            .iter()
+            .zip(&data.y)
+            .filter(|(&p, &y)| p == c32 && y == c32)
+            .count() as u64;
         let pp = predicted.iter().filter(|&&p| p == c32).count() as u64;
         let ap = data.y.iter().filter(|&&y| y == c32).count() as u64;
         let (pr, re) = (ratio(tp, pp), ratio(tp, ap));
         precision += pr;
         recall += re;
-        f1 += if pr + re > 0.0 { 2.0 * pr * re / (pr + re) } else { 0.0 };
+        f1 += if pr + re > 0.0 {
+            2.0 * pr * re / (pr + re)
+        } else {
+            0.0
+        };
         let labels: Vec<bool> = data.y.iter().map(|&y| y == c32).collect();
         let scores: Vec<f32> = probs.column(c).to_vec();
         auc += roc_auc(&scores, &labels);
@@ -149,7 +168,10 @@ pub fn evaluate(probs: ArrayView2<'_, f32>, data: &Dataset) -> Result<Metrics, L
             }
             let pp = members.iter().filter(|&&i| predicted[i] == 1).count() as u64;
             let pos = members.iter().filter(|&&i| data.y[i] == 1).count() as u64;
-            let tp = members.iter().filter(|&&i| data.y[i] == 1 && predicted[i] == 1).count() as u64;
+            let tp = members
+                .iter()
+                .filter(|&&i| data.y[i] == 1 && predicted[i] == 1)
+                .count() as u64;
             groups.push(GroupMetrics {
                 group: name.clone(),
                 count: members.len() as u64,
@@ -185,12 +207,22 @@ pub fn fairness_gaps(groups: &[GroupMetrics]) -> (f64, f64) {
     };
     (
         spread(groups.iter().map(|g| g.positive_rate).collect()),
-        spread(groups.iter().filter(|g| g.positives > 0).map(|g| g.true_positive_rate).collect()),
+        spread(
+            groups
+                .iter()
+                .filter(|g| g.positives > 0)
+                .map(|g| g.true_positive_rate)
+                .collect(),
+        ),
     )
 }
 
 /// Evaluate the model `params` on `data`.
-pub fn evaluate_model(arch: &Architecture, params: &[f32], data: &Dataset) -> Result<Metrics, LearnError> {
+pub fn evaluate_model(
+    arch: &Architecture,
+    params: &[f32],
+    data: &Dataset,
+) -> Result<Metrics, LearnError> {
     let probs: Array2<f32> = predict_proba(arch, params, data.x.view())?;
     evaluate(probs.view(), data)
 }
@@ -221,58 +253,6 @@ impl GroupMetrics {
     }
 }
 
-/// Pool members' evaluations into a round summary's metrics: loss, accuracy and AUC weighted by
-/// examples; group rates pooled by count (positive rate) and by positives (true-positive rate);
-/// groups sorted by name. Deterministic: members are taken in the order given, sums in f64.
-pub fn pool_local(members: &[LocalMetrics]) -> RoundMetrics {
-    let examples: u64 = members.iter().map(|m| m.examples).sum();
-    let w = |f: fn(&LocalMetrics) -> f64| {
-        if examples == 0 {
-            0.0
-        } else {
-            members.iter().map(|m| f(m) * m.examples as f64).sum::<f64>() / examples as f64
-        }
-    };
-    let mut names: Vec<&str> = members.iter().flat_map(|m| m.groups.iter().map(|g| g.group.as_str())).collect();
-    names.sort_unstable();
-    names.dedup();
-    let mut pooled = Vec::with_capacity(names.len());
-    for name in names {
-        let (mut count, mut pos, mut pp, mut tp) = (0u64, 0u64, 0.0f64, 0.0f64);
-        for g in members.iter().flat_map(|m| m.groups.iter()).filter(|g| g.group == name) {
-            count += g.count;
-            pos += g.positives;
-            pp += g.positive_rate * g.count as f64;
-            tp += g.true_positive_rate * g.positives as f64;
-        }
-        pooled.push(GroupMetrics {
-            group: name.to_string(),
-            count,
-            positives: pos,
-            positive_rate: if count == 0 { 0.0 } else { pp / count as f64 },
-            true_positive_rate: if pos == 0 { 0.0 } else { tp / pos as f64 },
-        });
-    }
-    let (dp_gap, eo_gap) = fairness_gaps(&pooled);
-    RoundMetrics {
-        examples,
-        loss: w(|m| m.loss),
-        accuracy: w(|m| m.accuracy),
-        auc: w(|m| m.auc),
-        demographic_parity_gap: dp_gap,
-        equal_opportunity_gap: eo_gap,
-        groups: pooled
-            .into_iter()
-            .map(|g| GroupFairness {
-                group: g.group,
-                count: g.count,
-                positive_rate: g.positive_rate,
-                true_positive_rate: g.true_positive_rate,
-            })
-            .collect(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -285,7 +265,13 @@ mod tests {
             for j in 0..s.len() {
                 if l[i] && !l[j] {
                     den += 1.0;
-                    num += if s[i] > s[j] { 1.0 } else if s[i] == s[j] { 0.5 } else { 0.0 };
+                    num += if s[i] > s[j] {
+                        1.0
+                    } else if s[i] == s[j] {
+                        0.5
+                    } else {
+                        0.0
+                    };
                 }
             }
         }
@@ -294,14 +280,19 @@ mod tests {
 
     #[test]
     fn auc_handles_ties_like_the_pairwise_definition() {
-        assert_eq!(roc_auc(&[0.1, 0.4, 0.35, 0.8], &[false, false, true, true]), 0.75);
+        assert_eq!(
+            roc_auc(&[0.1, 0.4, 0.35, 0.8], &[false, false, true, true]),
+            0.75
+        );
         assert_eq!(roc_auc(&[0.5; 4], &[false, true, false, true]), 0.5);
         assert_eq!(roc_auc(&[0.1, 0.2], &[true, true]), 0.5);
         use rand::{Rng, SeedableRng};
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(3);
         for _ in 0..50 {
             let n = rng.gen_range(2..40);
-            let s: Vec<f32> = (0..n).map(|_| f32::from(rng.gen_range(0u8..5)) / 4.0).collect();
+            let s: Vec<f32> = (0..n)
+                .map(|_| f32::from(rng.gen_range(0u8..5)) / 4.0)
+                .collect();
             let l: Vec<bool> = (0..n).map(|_| rng.gen_bool(0.4)).collect();
             if l.iter().all(|&b| b) || l.iter().all(|&b| !b) {
                 continue;
@@ -312,7 +303,14 @@ mod tests {
 
     #[test]
     fn binary_metrics_and_group_gaps() {
-        let probs = array![[0.9, 0.1], [0.2, 0.8], [0.6, 0.4], [0.3, 0.7], [0.5, 0.5], [0.8, 0.2]];
+        let probs = array![
+            [0.9, 0.1],
+            [0.2, 0.8],
+            [0.6, 0.4],
+            [0.3, 0.7],
+            [0.5, 0.5],
+            [0.8, 0.2]
+        ];
         let data = Dataset {
             x: Array2::zeros((6, 1)),
             y: vec![0, 1, 1, 0, 1, 0],
@@ -326,7 +324,11 @@ mod tests {
         assert_eq!(m.precision, 2.0 / 3.0);
         assert_eq!(m.recall, 2.0 / 3.0);
         assert!((m.f1 - 2.0 / 3.0).abs() < 1e-12);
-        let ll = -[0.9f32, 0.8, 0.4, 0.3, 0.5, 0.8].iter().map(|&p| f64::from(p).ln()).sum::<f64>() / 6.0;
+        let ll = -[0.9f32, 0.8, 0.4, 0.3, 0.5, 0.8]
+            .iter()
+            .map(|&p| f64::from(p).ln())
+            .sum::<f64>()
+            / 6.0;
         assert!((m.log_loss - ll).abs() < 1e-6);
         assert_eq!(m.groups[0].positive_rate, 1.0 / 3.0);
         assert_eq!(m.groups[1].positive_rate, 2.0 / 3.0);
@@ -337,41 +339,21 @@ mod tests {
         let local = m.to_local();
         assert_eq!(local.examples, 6);
         assert_eq!(local.groups[1].group, "b");
-        assert!(evaluate(probs.select(ndarray::Axis(0), &[0, 1, 2, 3, 4]).view(), &data).is_err());
-    }
-
-    #[test]
-    fn pooling_weights_by_examples_and_positives() {
-        let g = |group: &str, count, positives, pr, tpr| GroupRates {
-            group: group.into(),
-            count,
-            positives,
-            positive_rate: pr,
-            true_positive_rate: tpr,
-        };
-        let a = LocalMetrics { examples: 10, loss: 1.0, accuracy: 0.5, auc: 0.6, groups: vec![g("x", 10, 4, 0.5, 0.25)] };
-        let b = LocalMetrics {
-            examples: 30,
-            loss: 2.0,
-            accuracy: 0.9,
-            auc: 0.8,
-            groups: vec![g("x", 20, 0, 0.25, 0.0), g("y", 10, 2, 0.1, 1.0)],
-        };
-        let r = pool_local(&[a, b]);
-        assert_eq!(r.examples, 40);
-        assert_eq!(r.loss, 1.75);
-        assert!((r.accuracy - 0.8).abs() < 1e-12);
-        assert_eq!(r.groups.len(), 2);
-        assert_eq!(r.groups[0].count, 30);
-        assert!((r.groups[0].positive_rate - 1.0 / 3.0).abs() < 1e-12);
-        assert_eq!(r.groups[0].true_positive_rate, 0.25);
-        assert!((r.equal_opportunity_gap - 0.75).abs() < 1e-12);
-        assert_eq!(pool_local(&[]).examples, 0);
+        assert!(evaluate(
+            probs.select(ndarray::Axis(0), &[0, 1, 2, 3, 4]).view(),
+            &data
+        )
+        .is_err());
     }
 
     #[test]
     fn multiclass_uses_argmax_and_macro_averages() {
-        let probs = array![[0.7, 0.2, 0.1], [0.1, 0.6, 0.3], [0.2, 0.3, 0.5], [0.4, 0.4, 0.2]];
+        let probs = array![
+            [0.7, 0.2, 0.1],
+            [0.1, 0.6, 0.3],
+            [0.2, 0.3, 0.5],
+            [0.4, 0.4, 0.2]
+        ];
         let data = Dataset {
             x: Array2::zeros((4, 1)),
             y: vec![0, 1, 2, 1],

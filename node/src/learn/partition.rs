@@ -123,7 +123,9 @@ pub fn partition(
         Partition::Dirichlet { alpha } => dirichlet(data, orgs, *alpha, &mut rng)?,
         Partition::Column { name } => {
             let table = table.ok_or_else(|| {
-                bad(format!("column:{name} needs the raw table the data came from"))
+                bad(format!(
+                    "column:{name} needs the raw table the data came from"
+                ))
             })?;
             let values = table.column(name)?;
             if values.len() != data.len() {
@@ -271,6 +273,11 @@ mod tests {
                 .collect();
             rates.iter().cloned().fold(0.0, f64::max) - rates.iter().cloned().fold(1.0, f64::min)
         };
-        assert!(spread(0.1) > spread(100.0), "{} {}", spread(0.1), spread(100.0));
+        assert!(
+            spread(0.1) > spread(100.0),
+            "{} {}",
+            spread(0.1),
+            spread(100.0)
+        );
     }
 }

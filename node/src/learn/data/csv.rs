@@ -108,20 +108,45 @@ values = ["No", "Yes"]
     #[test]
     fn errors_name_file_line_and_column() {
         let cases = [
-            ("default,balance\nNo,1\n", ":1:", "student", "missing column"),
-            ("default,student,balance\nNo,No,1\nNo,No,abc\n", ":3:", "balance", "not a number"),
-            ("default,student,balance\nNo,No,NaN\n", ":2:", "balance", "finite"),
-            ("default,student,balance\nNo,Maybe,1\n", ":2:", "student", "unknown category"),
+            (
+                "default,balance\nNo,1\n",
+                ":1:",
+                "student",
+                "missing column",
+            ),
+            (
+                "default,student,balance\nNo,No,1\nNo,No,abc\n",
+                ":3:",
+                "balance",
+                "not a number",
+            ),
+            (
+                "default,student,balance\nNo,No,NaN\n",
+                ":2:",
+                "balance",
+                "finite",
+            ),
+            (
+                "default,student,balance\nNo,Maybe,1\n",
+                ":2:",
+                "student",
+                "unknown category",
+            ),
             ("default,student,balance\nNo,No\n", ":2:", "", "fields"),
         ];
         for (csv, at, column, what) in cases {
             let e = load_str(csv).unwrap_err().to_string();
             assert!(e.starts_with("f.csv"), "{e}");
-            assert!(e.contains(at) && e.contains(column) && e.contains(what), "{e}");
+            assert!(
+                e.contains(at) && e.contains(column) && e.contains(what),
+                "{e}"
+            );
         }
         let e = load_str("").unwrap_err().to_string();
         assert!(e.contains("f.csv") && e.contains("empty"), "{e}");
-        let e = load_str("default,student,balance\n").unwrap_err().to_string();
+        let e = load_str("default,student,balance\n")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("no data rows"), "{e}");
     }
 

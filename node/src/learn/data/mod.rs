@@ -87,9 +87,9 @@ impl Table {
             );
             for (j, (spec, &c)) in schema.numeric.iter().zip(&numeric).enumerate() {
                 let raw = row[c].trim();
-                let v: f64 = raw.parse().map_err(|_| {
-                    err(r, &spec.column, format!("{raw:?} is not a number"))
-                })?;
+                let v: f64 = raw
+                    .parse()
+                    .map_err(|_| err(r, &spec.column, format!("{raw:?} is not a number")))?;
                 x[[r, j]] = spec.transform(v).map_err(|e| err(r, &spec.column, e))?;
             }
             let mut offset = schema.numeric.len();
@@ -221,7 +221,10 @@ impl Dataset {
             x,
             y: parts.iter().flat_map(|p| p.y.iter().copied()).collect(),
             classes: first.classes,
-            groups: parts.iter().flat_map(|p| p.groups.iter().copied()).collect(),
+            groups: parts
+                .iter()
+                .flat_map(|p| p.groups.iter().copied())
+                .collect(),
             group_names: first.group_names.clone(),
         })
     }

@@ -179,7 +179,12 @@ impl Schema {
 
     /// Width of the encoded feature vector.
     pub fn num_features(&self) -> usize {
-        self.numeric.len() + self.categorical.iter().map(|c| c.values.len()).sum::<usize>()
+        self.numeric.len()
+            + self
+                .categorical
+                .iter()
+                .map(|c| c.values.len())
+                .sum::<usize>()
     }
 
     /// Map a label value to a class index.
@@ -274,7 +279,10 @@ impl Schema {
             v.sort();
             v.dedup();
             if v.len() != c.values.len() {
-                return bad(format!("categorical {:?}: a value is listed twice", c.column));
+                return bad(format!(
+                    "categorical {:?}: a value is listed twice",
+                    c.column
+                ));
             }
         }
         Ok(())
@@ -332,11 +340,19 @@ values = ["No", "Yes"]
     #[test]
     fn rejects_incomplete_scaling_and_duplicate_columns() {
         let missing_std = CREDIT.replace("std = 483.69", "");
-        let e = Schema::from_toml(&missing_std, "x.toml").unwrap_err().to_string();
-        assert!(e.contains("x.toml") && e.contains("balance") && e.contains("std"), "{e}");
+        let e = Schema::from_toml(&missing_std, "x.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("x.toml") && e.contains("balance") && e.contains("std"),
+            "{e}"
+        );
         let dup = CREDIT.replace("column = \"income\"", "column = \"balance\"");
         assert!(Schema::from_toml(&dup, "x").is_err());
-        let both = CREDIT.replace("positive = \"Yes\"", "positive = \"Yes\"\nclasses = [\"a\"]");
+        let both = CREDIT.replace(
+            "positive = \"Yes\"",
+            "positive = \"Yes\"\nclasses = [\"a\"]",
+        );
         assert!(Schema::from_toml(&both, "x").is_err());
         let unknown = format!("{CREDIT}\nextra = 1\n");
         assert!(Schema::from_toml(&unknown, "x").is_err());

@@ -77,12 +77,21 @@ fn profile(seed: u64, org: usize) -> OrgProfile {
 }
 
 /// The ground-truth churn logit of one customer (before the organization's offset).
-fn true_logit(age: f64, income: f64, balance: f64, tenure: f64, products: f64, channel: usize, rural: bool) -> f64 {
+fn true_logit(
+    age: f64,
+    income: f64,
+    balance: f64,
+    tenure: f64,
+    products: f64,
+    channel: usize,
+    rural: bool,
+) -> f64 {
     let z_age = (age - 42.0) / 12.0;
     let z_inc = (libm::log1p(income) - 10.7) / 0.6;
     let z_bal = (balance - 2200.0) / 1600.0;
     let channel_effect = [-0.3, 0.1, 0.5][channel];
-    -1.3 + 0.9 * z_bal - 0.7 * z_inc - 0.4 * z_age - 1.2 * (tenure / 120.0) + 0.35 * (products - 2.5)
+    -1.3 + 0.9 * z_bal - 0.7 * z_inc - 0.4 * z_age - 1.2 * (tenure / 120.0)
+        + 0.35 * (products - 2.5)
         + channel_effect
         + if rural { 0.3 } else { 0.0 }
 }
@@ -112,7 +121,8 @@ pub fn generate(cfg: &SynthConfig) -> Table {
                 2
             };
             let rural = rng.gen_bool(p.rural);
-            let logit = true_logit(age, income, balance, tenure, products, channel, rural) + p.offset;
+            let logit =
+                true_logit(age, income, balance, tenure, products, channel, rural) + p.offset;
             let prob = 1.0 / (1.0 + libm::exp(-logit));
             let churn = rng.gen_bool(prob.clamp(0.0, 1.0));
             rows.push(vec![
@@ -229,7 +239,9 @@ mod tests {
                 ys.iter().map(|&y| f64::from(y)).sum::<f64>() / 500.0
             })
             .collect();
-        let (lo, hi) = rates.iter().fold((1.0f64, 0.0f64), |(l, h), &r| (l.min(r), h.max(r)));
+        let (lo, hi) = rates
+            .iter()
+            .fold((1.0f64, 0.0f64), |(l, h), &r| (l.min(r), h.max(r)));
         assert!(lo > 0.03 && hi < 0.8 && hi - lo > 0.05, "{rates:?}");
         // The CSV form round-trips through the CSV reader.
         let back = read_table(to_csv(&t).as_bytes(), "x").unwrap();

@@ -39,12 +39,20 @@ fn check_inputs(
 ) -> Result<(), LearnError> {
     if params.len() != arch.num_params() {
         return Err(LearnError::Shape {
-            reason: format!("{} parameters given, the model has {}", params.len(), arch.num_params()),
+            reason: format!(
+                "{} parameters given, the model has {}",
+                params.len(),
+                arch.num_params()
+            ),
         });
     }
     if x.ncols() != arch.features {
         return Err(LearnError::Shape {
-            reason: format!("data has {} features, the model expects {}", x.ncols(), arch.features),
+            reason: format!(
+                "data has {} features, the model expects {}",
+                x.ncols(),
+                arch.features
+            ),
         });
     }
     if let Some(y) = y {
@@ -63,12 +71,20 @@ fn check_inputs(
 }
 
 /// Hidden activations (inputs of layers 1..) and output logits.
-fn forward(arch: &Architecture, params: &[f32], x: &ArrayView2<'_, f32>) -> (Vec<Array2<f32>>, Array2<f32>) {
+fn forward(
+    arch: &Architecture,
+    params: &[f32],
+    x: &ArrayView2<'_, f32>,
+) -> (Vec<Array2<f32>>, Array2<f32>) {
     let layers = arch.layers();
     let mut hidden: Vec<Array2<f32>> = Vec::with_capacity(layers.len() - 1);
     let mut logits = Array2::zeros((0, 0));
     for (i, l) in layers.iter().enumerate() {
-        let input = if i == 0 { x.view() } else { hidden[i - 1].view() };
+        let input = if i == 0 {
+            x.view()
+        } else {
+            hidden[i - 1].view()
+        };
         let mut z = input.dot(&weights(params, l).t());
         z += &bias(params, l);
         if i + 1 < layers.len() {
@@ -145,7 +161,12 @@ fn output_delta(arch: &Architecture, logits: &Array2<f32>, y: &[u32]) -> (Array2
         for (i, &c) in y.iter().enumerate() {
             let row = logits.row(i);
             let m = row.fold(f32::NEG_INFINITY, |a, &b| a.max(b));
-            let lse = f64::from(m) + row.iter().map(|&v| f64::from(v - m).exp()).sum::<f64>().ln();
+            let lse = f64::from(m)
+                + row
+                    .iter()
+                    .map(|&v| f64::from(v - m).exp())
+                    .sum::<f64>()
+                    .ln();
             loss += lse - f64::from(row[c as usize]);
             p[[i, c as usize]] -= 1.0;
         }
@@ -154,7 +175,12 @@ fn output_delta(arch: &Architecture, logits: &Array2<f32>, y: &[u32]) -> (Array2
 }
 
 /// Backpropagate: `dL/dz` of every layer, in layer order.
-fn backward(arch: &Architecture, params: &[f32], hidden: &[Array2<f32>], d_out: Array2<f32>) -> Vec<Array2<f32>> {
+fn backward(
+    arch: &Architecture,
+    params: &[f32],
+    hidden: &[Array2<f32>],
+    d_out: Array2<f32>,
+) -> Vec<Array2<f32>> {
     let layers = arch.layers();
     let mut deltas = vec![d_out];
     for i in (1..layers.len()).rev() {
@@ -196,7 +222,13 @@ pub fn batch_gradient(
     let (hidden, logits) = forward(arch, params, &x);
     let (d_out, loss_sum) = output_delta(arch, &logits, y);
     let mut deltas = backward(arch, params, &hidden, d_out);
-    let input = |i: usize| if i == 0 { x.view() } else { hidden[i - 1].view() };
+    let input = |i: usize| {
+        if i == 0 {
+            x.view()
+        } else {
+            hidden[i - 1].view()
+        }
+    };
     let mut clipped = 0;
     if let Some(c) = clip {
         let mut norm2 = Array1::<f32>::zeros(y.len());
@@ -268,7 +300,11 @@ pub fn per_example_gradients(
     let deltas = backward(arch, params, &hidden, d_out);
     let mut g = Array2::<f32>::zeros((y.len(), arch.num_params()));
     for (li, (l, d)) in layers.iter().zip(&deltas).enumerate() {
-        let input = if li == 0 { x.view() } else { hidden[li - 1].view() };
+        let input = if li == 0 {
+            x.view()
+        } else {
+            hidden[li - 1].view()
+        };
         for n in 0..y.len() {
             let mut row = g.row_mut(n);
             for o in 0..l.outputs {
@@ -324,8 +360,12 @@ mod tests {
                     up[j] += h;
                     let mut dn = p.clone();
                     dn[j] -= h;
-                    let lu = batch_gradient(&arch, &up, xi, &y[n..n + 1], None).unwrap().loss_sum;
-                    let ld = batch_gradient(&arch, &dn, xi, &y[n..n + 1], None).unwrap().loss_sum;
+                    let lu = batch_gradient(&arch, &up, xi, &y[n..n + 1], None)
+                        .unwrap()
+                        .loss_sum;
+                    let ld = batch_gradient(&arch, &dn, xi, &y[n..n + 1], None)
+                        .unwrap()
+                        .loss_sum;
                     let fd = (lu - ld) / (2.0 * f64::from(h));
                     assert!(
                         (fd - f64::from(g[[n, j]])).abs() < 2e-3,

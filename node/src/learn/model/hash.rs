@@ -26,12 +26,18 @@ pub fn encode_update(values: &[f32]) -> Vec<u8> {
 pub fn decode_update(bytes: &[u8]) -> Result<Vec<f32>, LearnError> {
     if bytes.len() % 4 != 0 {
         return Err(LearnError::Shape {
-            reason: format!("update of {} bytes is not a whole number of f32 values", bytes.len()),
+            reason: format!(
+                "update of {} bytes is not a whole number of f32 values",
+                bytes.len()
+            ),
         });
     }
     if bytes.len() / 4 > MAX_UPDATE_VALUES {
         return Err(LearnError::Shape {
-            reason: format!("update of {} values exceeds the limit {MAX_UPDATE_VALUES}", bytes.len() / 4),
+            reason: format!(
+                "update of {} values exceeds the limit {MAX_UPDATE_VALUES}",
+                bytes.len() / 4
+            ),
         });
     }
     let values: Vec<f32> = bytes
@@ -72,7 +78,10 @@ mod tests {
             "b4db16223d3da0d5a9dfda87f843f0ef7326d1b54b5e2012e51ca1de6de2f9a5"
         );
         let arch = Architecture::new(ModelKind::Mlp, 7, 2, vec![16, 8]).unwrap();
-        assert_eq!(model_hash(&arch.init(42)).to_hex(), "09738306b624143baa44eeefd0d3480e752d47d632e57d6f043ddded10b9ca2f");
+        assert_eq!(
+            model_hash(&arch.init(42)).to_hex(),
+            "09738306b624143baa44eeefd0d3480e752d47d632e57d6f043ddded10b9ca2f"
+        );
         assert_eq!(
             update_hash(&[1.0]).to_hex(),
             // SHA-256 of the bytes 00 00 80 3f.

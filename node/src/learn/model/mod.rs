@@ -105,10 +105,12 @@ impl Architecture {
         classes: usize,
         hidden: Vec<usize>,
     ) -> Result<Self, LearnError> {
-        let bad = |reason: String| Err(LearnError::Config {
-            what: "model",
-            reason,
-        });
+        let bad = |reason: String| {
+            Err(LearnError::Config {
+                what: "model",
+                reason,
+            })
+        };
         if features == 0 {
             return bad("a model needs at least one feature".into());
         }
@@ -142,7 +144,9 @@ impl Architecture {
             prev = w as u128;
         }
         if total > MAX_PARAMS as u128 {
-            return bad(format!("{total} parameters exceeds the limit of {MAX_PARAMS}"));
+            return bad(format!(
+                "{total} parameters exceeds the limit of {MAX_PARAMS}"
+            ));
         }
         Ok(arch)
     }

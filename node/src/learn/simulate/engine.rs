@@ -1,19 +1,20 @@
 //! Running a simulated federation round by round.
 
 use super::glue;
-use crate::learn::aggregate::Rule;
 use super::report::{OrgSummary, OrgUpdate, RoundRecord, RoundReport, SimReport};
 use super::{DataSource, Noise, SimConfig};
+use crate::learn::aggregate::Rule;
 use crate::learn::attack::Attack;
 use crate::learn::data::{csv, synth, Dataset, Schema};
 use crate::learn::error::LearnError;
-use crate::learn::metrics::{evaluate_model, pool_local, Metrics};
+use crate::learn::metrics::{evaluate_model, Metrics};
 use crate::learn::model::{encode_update, model_hash, update_hash, Architecture};
 use crate::learn::partition::partition;
 use crate::learn::train::{train_local, DpSettings, TrainConfig, TrainOutput};
+use crate::round::pool_metrics;
 use fedledger_ledger::block::LocalMetrics;
-use fedledger_ledger::privacy::Accountant;
 use fedledger_ledger::genesis::{DpPolicy, ModelSpec};
+use fedledger_ledger::privacy::Accountant;
 use fedledger_ledger::Digest;
 use rayon::prelude::*;
 
@@ -58,22 +59,37 @@ impl Simulation {
     /// calibrate noise when a target epsilon is given.
     pub fn new(cfg: SimConfig) -> Result<Self, LearnError> {
         if cfg.orgs == 0 || cfg.rounds == 0 {
-            return Err(config_err("simulation", "need at least one organization and one round".into()));
+            return Err(config_err(
+                "simulation",
+                "need at least one organization and one round".into(),
+            ));
         }
         if cfg.byzantine >= cfg.orgs {
             return Err(config_err(
                 "byzantine",
-                format!("{} attackers among {} organizations leaves no honest one", cfg.byzantine, cfg.orgs),
+                format!(
+                    "{} attackers among {} organizations leaves no honest one",
+                    cfg.byzantine, cfg.orgs
+                ),
             ));
         }
         if cfg.byzantine > 0 && cfg.attack.is_none() {
-            return Err(config_err("attack", format!("{} Byzantine organizations need an attack", cfg.byzantine)));
+            return Err(config_err(
+                "attack",
+                format!("{} Byzantine organizations need an attack", cfg.byzantine),
+            ));
         }
         if !(cfg.holdout > 0.0 && cfg.holdout < 1.0) {
-            return Err(config_err("holdout", format!("must be in (0, 1), found {}", cfg.holdout)));
+            return Err(config_err(
+                "holdout",
+                format!("must be in (0, 1), found {}", cfg.holdout),
+            ));
         }
         if !(cfg.delta > 0.0 && cfg.delta < 1.0) {
-            return Err(config_err("delta", format!("must be in (0, 1), found {}", cfg.delta)));
+            return Err(config_err(
+                "delta",
+                format!("must be in (0, 1), found {}", cfg.delta),
+            ));
         }
         let (table, schema) = match &cfg.data {
             DataSource::Synthetic { rows_per_org } => {
@@ -90,16 +106,29 @@ impl Simulation {
             }
         };
         let data = table.encode(&schema)?;
-        let parts = partition(&cfg.partition, &data, Some(&table), cfg.orgs, derive(cfg.seed, &[SEED_PARTITION]))?;
+        let parts = partition(
+            &cfg.partition,
+            &data,
+            Some(&table),
+            cfg.orgs,
+            derive(cfg.seed, &[SEED_PARTITION]),
+        )?;
         let mut train = Vec::with_capacity(cfg.orgs);
         let mut holdout = Vec::with_capacity(cfg.orgs);
         for (k, idx) in parts.iter().enumerate() {
-            let (t, h) = data.subset(idx).split(cfg.holdout, derive(cfg.seed, &[SEED_SPLIT, k as u64]));
+            let (t, h) = data
+                .subset(idx)
+                .split(cfg.holdout, derive(cfg.seed, &[SEED_SPLIT, k as u64]));
             train.push(t);
             holdout.push(h);
         }
         let pooled_holdout = Dataset::concat(&holdout.iter().collect::<Vec<_>>())?;
-        let arch = Architecture::new(cfg.model, data.num_features(), data.classes, cfg.hidden.clone())?;
+        let arch = Architecture::new(
+            cfg.model,
+            data.num_features(),
+            data.classes,
+            cfg.hidden.clone(),
+        )?;
         let rule = glue::parse_rule(&cfg.rule, cfg.orgs, cfg.rule_f())?;
         let train_cfg = Self::train_config_for(&cfg, 0.0);
         let sigmas = train
@@ -107,7 +136,10 @@ impl Simulation {
             .map(|d| match cfg.noise {
                 Noise::Off => Ok(0.0),
                 Noise::Multiplier(s) if s.is_finite() && s >= 0.0 => Ok(s),
-                Noise::Multiplier(s) => Err(config_err("noise multiplier", format!("must be >= 0, found {s}"))),
+                Noise::Multiplier(s) => Err(config_err(
+                    "noise multiplier",
+                    format!("must be >= 0, found {s}"),
+                )),
                 Noise::TargetEpsilon(eps) => {
                     let (q, steps) = train_cfg.schedule(d.len());
                     glue::calibrate(q, steps, u64::from(cfg.rounds), eps, cfg.delta)
@@ -115,6 +147,15 @@ impl Simulation {
             })
             .collect::<Result<Vec<f64>, LearnError>>()?;
         let init = arch.init(cfg.seed);
+        if let Some(a) = cfg.attack {
+            tracing::warn!(
+                target: "fedledger::simulate",
+                attack = %a,
+                attackers = cfg.byzantine,
+                "attack mode: the last {} organizations attack",
+                cfg.byzantine
+            );
+        }
         tracing::info!(
             target: "fedledger::simulate",
             orgs = cfg.orgs,
@@ -191,7 +232,7 @@ impl Simulation {
     pub fn dp_policy(&self) -> DpPolicy {
         DpPolicy {
             clip_norm: f64::from(self.cfg.clip_norm),
-            noise_multiplier: self.sigmas.iter().cloned().fold(f64::INFINITY, f64::min).min(1e300),
+            noise_multiplier: self.sigmas.iter().copied().reduce(f64::min).unwrap_or(0.0),
             batch_size: self.cfg.batch_size as u32,
             local_epochs: self.cfg.local_epochs,
             delta: self.cfg.delta,
@@ -252,7 +293,11 @@ impl Simulation {
                 }
             }
             let hashes: Vec<Digest> = deltas.iter().map(|d| update_hash(d)).collect();
-            let refs: Vec<(Digest, &[f32])> = hashes.iter().copied().zip(deltas.iter().map(Vec::as_slice)).collect();
+            let refs: Vec<(Digest, &[f32])> = hashes
+                .iter()
+                .copied()
+                .zip(deltas.iter().map(Vec::as_slice))
+                .collect();
             let (aggregate, outcomes) = glue::aggregate(&self.rule, &refs, cfg.rule_f())?;
             // The model step is consensus-critical: plain f32 addition, coordinate by coordinate.
             for (g, a) in global.iter_mut().zip(&aggregate) {
@@ -276,7 +321,11 @@ impl Simulation {
                 });
             }
             let eval = evaluate_model(&self.arch, &global, &self.pooled_holdout)?;
-            let excluded: Vec<usize> = outcomes.iter().filter(|o| !o.included).map(|o| o.index).collect();
+            let excluded: Vec<usize> = outcomes
+                .iter()
+                .filter(|o| !o.included)
+                .map(|o| o.index)
+                .collect();
             let report = RoundReport {
                 round,
                 loss: eval.log_loss,
@@ -288,9 +337,10 @@ impl Simulation {
                 excluded_byzantine: excluded.iter().filter(|&&i| self.is_byzantine(i)).count(),
                 model_hash: model_hash(&global).to_hex(),
             };
-            let locals: Vec<LocalMetrics> = updates.iter().map(|u: &OrgUpdate| u.metrics.clone()).collect();
+            let locals: Vec<&LocalMetrics> =
+                updates.iter().map(|u: &OrgUpdate| &u.metrics).collect();
             let record = RoundRecord {
-                base_metrics: pool_local(&locals),
+                base_metrics: pool_metrics(&locals),
                 round,
                 base_model: base_hash,
                 updates,
@@ -313,7 +363,8 @@ impl Simulation {
                     org: k,
                     train_examples: d.len() as u64,
                     holdout_examples: self.holdout[k].len() as u64,
-                    positive_rate: d.y.iter().filter(|&&y| y == 1).count() as f64 / d.len().max(1) as f64,
+                    positive_rate: d.y.iter().filter(|&&y| y == 1).count() as f64
+                        / d.len().max(1) as f64,
                     byzantine: self.is_byzantine(k),
                     noise_multiplier: self.sigmas[k],
                     epsilon: epsilons[k],
@@ -339,7 +390,12 @@ impl Simulation {
     }
 
     /// One organization's round: evaluate the base model on its holdout, then train.
-    fn local_round(&self, k: usize, round: u64, global: &[f32]) -> Result<(TrainOutput, LocalMetrics), LearnError> {
+    fn local_round(
+        &self,
+        k: usize,
+        round: u64,
+        global: &[f32],
+    ) -> Result<(TrainOutput, LocalMetrics), LearnError> {
         let local = evaluate_model(&self.arch, global, &self.holdout[k])?.to_local();
         let flipped;
         let data = match self.cfg.attack {
@@ -350,7 +406,13 @@ impl Simulation {
             _ => &self.train[k],
         };
         let tc = Self::train_config_for(&self.cfg, self.sigmas[k]);
-        let out = train_local(&self.arch, global, data, &tc, derive(self.cfg.seed, &[SEED_TRAIN, round, k as u64]))?;
+        let out = train_local(
+            &self.arch,
+            global,
+            data,
+            &tc,
+            derive(self.cfg.seed, &[SEED_TRAIN, round, k as u64]),
+        )?;
         Ok((out, local))
     }
 
@@ -364,8 +426,19 @@ impl Simulation {
             dp: None,
             ..Self::train_config_for(&self.cfg, 0.0)
         };
-        let out = train_local(&self.arch, &self.init, &pooled, &tc, derive(self.cfg.seed, &[SEED_CENTRAL]))?;
-        let params: Vec<f32> = self.init.iter().zip(&out.delta).map(|(a, b)| a + b).collect();
+        let out = train_local(
+            &self.arch,
+            &self.init,
+            &pooled,
+            &tc,
+            derive(self.cfg.seed, &[SEED_CENTRAL]),
+        )?;
+        let params: Vec<f32> = self
+            .init
+            .iter()
+            .zip(&out.delta)
+            .map(|(a, b)| a + b)
+            .collect();
         evaluate_model(&self.arch, &params, &self.pooled_holdout)
     }
 }

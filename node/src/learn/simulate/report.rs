@@ -122,7 +122,8 @@ pub struct RoundRecord {
     pub aggregate_hash: Digest,
     /// Hash of the new global model (base + aggregate).
     pub new_model: Digest,
-    /// The members' evaluations of the base model, pooled
-    /// ([`crate::learn::metrics::pool_local`]) for the round summary.
+    /// The members' evaluations of the base model in organization order, pooled with
+    /// [`crate::round::pool_metrics`] for the round summary. A ledger orders members by id, so
+    /// pool again in that order when the bits must match a block.
     pub base_metrics: RoundMetrics,
 }

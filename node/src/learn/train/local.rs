@@ -14,7 +14,12 @@ use rand_distr::{Distribution, Geometric, StandardNormal};
 
 /// Poisson sampling: every index in `0..n` independently with probability `q`, drawn as geometric
 /// gaps between selected indices so a step costs O(batch) rather than O(n).
-fn poisson_sample(rng: &mut ChaCha20Rng, n: usize, q: f64, out: &mut Vec<usize>) -> Result<(), LearnError> {
+fn poisson_sample(
+    rng: &mut ChaCha20Rng,
+    n: usize,
+    q: f64,
+    out: &mut Vec<usize>,
+) -> Result<(), LearnError> {
     out.clear();
     if q >= 1.0 {
         out.extend(0..n);
@@ -50,7 +55,8 @@ pub fn train_local(
             reason: "no local examples".into(),
         });
     }
-    if !(cfg.lr.is_finite() && cfg.lr > 0.0) || !(0.0..1.0).contains(&cfg.momentum) || cfg.batch_size == 0 || cfg.local_epochs == 0 {
+    let usable = cfg.lr.is_finite() && cfg.lr > 0.0 && (0.0..1.0).contains(&cfg.momentum);
+    if !usable || cfg.batch_size == 0 || cfg.local_epochs == 0 {
         return Err(LearnError::Config {
             what: "training",
             reason: format!(
@@ -60,10 +66,15 @@ pub fn train_local(
         });
     }
     if let Some(dp) = &cfg.dp {
-        if !(dp.clip_norm.is_finite() && dp.clip_norm > 0.0) || !(dp.noise_multiplier.is_finite() && dp.noise_multiplier >= 0.0) {
+        let clip_ok = dp.clip_norm.is_finite() && dp.clip_norm > 0.0;
+        let sigma_ok = dp.noise_multiplier.is_finite() && dp.noise_multiplier >= 0.0;
+        if !(clip_ok && sigma_ok) {
             return Err(LearnError::Config {
                 what: "dp",
-                reason: format!("need clip > 0 and noise multiplier >= 0 (got {} and {})", dp.clip_norm, dp.noise_multiplier),
+                reason: format!(
+                    "need clip > 0 and noise multiplier >= 0 (got {} and {})",
+                    dp.clip_norm, dp.noise_multiplier
+                ),
             });
         }
     }
@@ -153,8 +164,16 @@ pub fn train_local(
     Ok(TrainOutput {
         delta,
         spend,
-        mean_loss: if loss_count == 0 { 0.0 } else { loss_sum / loss_count as f64 },
-        clipped_fraction: if sampled == 0 { 0.0 } else { clipped as f64 / sampled as f64 },
+        mean_loss: if loss_count == 0 {
+            0.0
+        } else {
+            loss_sum / loss_count as f64
+        },
+        clipped_fraction: if sampled == 0 {
+            0.0
+        } else {
+            clipped as f64 / sampled as f64
+        },
     })
 }
 
@@ -166,9 +185,16 @@ mod tests {
     use crate::learn::train::DpSettings;
 
     fn setup() -> (Architecture, Dataset) {
-        let t = synth::generate(&synth::SynthConfig { orgs: 1, rows_per_org: 800, seed: 2 });
+        let t = synth::generate(&synth::SynthConfig {
+            orgs: 1,
+            rows_per_org: 800,
+            seed: 2,
+        });
         let d = t.encode(&synth::schema()).unwrap();
-        (Architecture::new(ModelKind::Logistic, d.num_features(), 2, vec![]).unwrap(), d)
+        (
+            Architecture::new(ModelKind::Logistic, d.num_features(), 2, vec![]).unwrap(),
+            d,
+        )
     }
 
     fn loss_after(arch: &Architecture, d: &Dataset, global: &[f32], delta: &[f32]) -> f64 {
@@ -181,11 +207,24 @@ mod tests {
         let (arch, d) = setup();
         let g = arch.init(1);
         let before = loss_and_gradient(&arch, &g, d.x.view(), &d.y).unwrap().0;
-        for dp in [None, Some(DpSettings { clip_norm: 1.0, noise_multiplier: 1.0 })] {
-            let cfg = TrainConfig { local_epochs: 2, dp, ..TrainConfig::default() };
+        for dp in [
+            None,
+            Some(DpSettings {
+                clip_norm: 1.0,
+                noise_multiplier: 1.0,
+            }),
+        ] {
+            let cfg = TrainConfig {
+                local_epochs: 2,
+                dp,
+                ..TrainConfig::default()
+            };
             let out = train_local(&arch, &g, &d, &cfg, 9).unwrap();
             assert_eq!(out, train_local(&arch, &g, &d, &cfg, 9).unwrap());
-            assert_ne!(out.delta, train_local(&arch, &g, &d, &cfg, 10).unwrap().delta);
+            assert_ne!(
+                out.delta,
+                train_local(&arch, &g, &d, &cfg, 10).unwrap().delta
+            );
             let after = loss_after(&arch, &d, &g, &out.delta);
             assert!(after < before - 0.05, "{dp:?}: {before} -> {after}");
         }
@@ -197,11 +236,21 @@ mod tests {
         let cfg = TrainConfig {
             batch_size: 50,
             local_epochs: 3,
-            dp: Some(DpSettings { clip_norm: 0.5, noise_multiplier: 1.3 }),
+            dp: Some(DpSettings {
+                clip_norm: 0.5,
+                noise_multiplier: 1.3,
+            }),
             ..TrainConfig::default()
         };
         let out = train_local(&arch, &arch.init(0), &d, &cfg, 1).unwrap();
-        assert_eq!(out.spend, DpSpend { sampling_rate: 50.0 / 800.0, noise_multiplier: 1.3, steps: 48 });
+        assert_eq!(
+            out.spend,
+            DpSpend {
+                sampling_rate: 50.0 / 800.0,
+                noise_multiplier: 1.3,
+                steps: 48
+            }
+        );
         assert!(out.clipped_fraction > 0.0 && out.clipped_fraction <= 1.0);
     }
 
@@ -215,18 +264,25 @@ mod tests {
             momentum: 0.0,
             batch_size: 800,
             local_epochs: 1,
-            dp: Some(DpSettings { clip_norm: 1.0, noise_multiplier: 1000.0 }),
+            dp: Some(DpSettings {
+                clip_norm: 1.0,
+                noise_multiplier: 1000.0,
+            }),
         };
         let mut sq = 0.0f64;
         let trials = 200;
         for s in 0..trials {
             let out = train_local(&arch, &arch.init(0), &d, &cfg, s).unwrap();
             assert_eq!(out.spend.steps, 1);
-            sq += out.delta.iter().map(|v| f64::from(*v).powi(2)).sum::<f64>() / out.delta.len() as f64;
+            sq += out.delta.iter().map(|v| f64::from(*v).powi(2)).sum::<f64>()
+                / out.delta.len() as f64;
         }
         let std = (sq / f64::from(trials as u32)).sqrt();
         let expect = 1000.0 / 800.0;
-        assert!((std / expect - 1.0).abs() < 0.05, "std {std} expected {expect}");
+        assert!(
+            (std / expect - 1.0).abs() < 0.05,
+            "std {std} expected {expect}"
+        );
     }
 
     #[test]
@@ -257,9 +313,18 @@ mod tests {
     fn rejects_bad_config() {
         let (arch, d) = setup();
         let g = arch.init(0);
-        let bad = TrainConfig { lr: -1.0, ..TrainConfig::default() };
+        let bad = TrainConfig {
+            lr: -1.0,
+            ..TrainConfig::default()
+        };
         assert!(train_local(&arch, &g, &d, &bad, 0).is_err());
-        let bad = TrainConfig { dp: Some(DpSettings { clip_norm: 0.0, noise_multiplier: 1.0 }), ..TrainConfig::default() };
+        let bad = TrainConfig {
+            dp: Some(DpSettings {
+                clip_norm: 0.0,
+                noise_multiplier: 1.0,
+            }),
+            ..TrainConfig::default()
+        };
         assert!(train_local(&arch, &g, &d, &bad, 0).is_err());
         assert!(train_local(&arch, &g[1..], &d, &TrainConfig::default(), 0).is_err());
     }
