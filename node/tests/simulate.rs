@@ -71,33 +71,41 @@ fn federated_at_epsilon_3_is_within_003_and_spends_exactly_the_target() {
     }
 }
 
-fn attacked(rule: &str, attack: &str) -> f64 {
+fn attacked(rule: &str, attack: Option<&str>) -> f64 {
     run(SimConfig {
         rule: rule.into(),
-        byzantine: 2,
-        attack: Some(attack.parse::<Attack>().unwrap()),
+        rule_f: Some(2),
+        byzantine: if attack.is_some() { 2 } else { 0 },
+        attack: attack.map(|a| a.parse::<Attack>().unwrap()),
         ..base()
     })
     .final_metrics
     .auc
 }
 
+/// Two of eight members attack. Median and trimmed mean stay within 0.03 of the clean (plain
+/// mean, no attacker) run. Krum keeps one member's update per round, which under Dirichlet(0.5)
+/// label skew costs AUC even with no attacker at all (here ~0.04 at seed 7), so Krum under
+/// attack is held to within 0.03 of Krum without attack. Plain mean collapses under sign flip.
 #[test]
 fn robust_rules_hold_under_attack_and_plain_mean_does_not() {
     let clean = run(base()).final_metrics.auc;
-    let mean_flipped = attacked("mean", "sign-flip");
+    let mean_flipped = attacked("mean", Some("sign-flip"));
     eprintln!("clean {clean:.4}; mean under sign-flip {mean_flipped:.4}");
     assert!(
         clean - mean_flipped > 0.1,
         "mean should visibly degrade: {mean_flipped} vs {clean}"
     );
+    let krum_clean = attacked("krum", None);
+    eprintln!("krum without attack {krum_clean:.4}");
     for rule in ["krum", "median", "trimmed-mean"] {
+        let reference = if rule == "krum" { krum_clean } else { clean };
         for attack in ["sign-flip", "alie"] {
-            let auc = attacked(rule, attack);
+            let auc = attacked(rule, Some(attack));
             eprintln!("{rule} under {attack}: {auc:.4}");
             assert!(
-                clean - auc <= 0.03,
-                "{rule} under {attack}: {auc} vs clean {clean}"
+                reference - auc <= 0.03,
+                "{rule} under {attack}: {auc} vs {reference}"
             );
         }
     }
@@ -171,9 +179,15 @@ fn round_records_are_consistent_and_reproducible() {
     for w in records.windows(2) {
         assert_eq!(w[1].base_model, w[0].new_model, "rounds chain");
     }
-    // Same config, same bits.
-    let again = run(cfg);
+    // Same config, same bits, whatever the number of threads training runs on.
+    let again = run(cfg.clone());
     assert_eq!(again, report);
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(1)
+        .build()
+        .unwrap();
+    let single = pool.install(|| run(cfg));
+    assert_eq!(single, report);
 }
 
 #[test]

@@ -73,6 +73,9 @@ mod tests {
     /// move without a format version bump.
     #[test]
     fn golden_model_and_update_hashes() {
+        // Cross-checked outside Rust: python3 -c "import hashlib, struct;
+        // print(hashlib.sha256(b'fedledger/model/v1' + struct.pack('<Q', 3)
+        // + struct.pack('<3f', 1.0, -2.5, 0.0)).hexdigest())"
         assert_eq!(
             model_hash(&[1.0, -2.5, 0.0]).to_hex(),
             "b4db16223d3da0d5a9dfda87f843f0ef7326d1b54b5e2012e51ca1de6de2f9a5"
@@ -80,7 +83,7 @@ mod tests {
         let arch = Architecture::new(ModelKind::Mlp, 7, 2, vec![16, 8]).unwrap();
         assert_eq!(
             model_hash(&arch.init(42)).to_hex(),
-            "09738306b624143baa44eeefd0d3480e752d47d632e57d6f043ddded10b9ca2f"
+            "51bc378b68f6085aaa7bbe6b8be21efcea300b6708faf9eadf15958aa84d920e"
         );
         assert_eq!(
             update_hash(&[1.0]).to_hex(),
@@ -89,6 +92,16 @@ mod tests {
         );
         assert_ne!(model_hash(&[0.0]), model_hash(&[-0.0]));
         assert_ne!(model_hash(&[]), Digest::of(MODEL_DOMAIN));
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn encoding_round_trips_any_finite_vector(v in proptest::collection::vec(-1e30f32..1e30, 0..64)) {
+            let bytes = encode_update(&v);
+            proptest::prop_assert_eq!(bytes.len(), 4 * v.len());
+            proptest::prop_assert_eq!(decode_update(&bytes).unwrap(), v.clone());
+            proptest::prop_assert_eq!(update_hash(&v), Digest::of(&bytes));
+        }
     }
 
     #[test]

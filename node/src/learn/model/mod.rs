@@ -201,9 +201,8 @@ impl Architecture {
         self.layers().last().map(Layer::end).unwrap_or(0)
     }
 
-    /// Deterministic initial parameters from `seed`: Glorot-uniform weights for linear models
-    /// (scaled down, so training starts near the uninformative model) and He-uniform for hidden
-    /// ReLU layers; zero biases. Same seed, same bits on every machine: only ChaCha20 draws,
+    /// Deterministic initial parameters from `seed`: Glorot-uniform weights for the output layer,
+    /// He-uniform for hidden ReLU layers, zero biases. Same seed, same bits on every machine: only ChaCha20 draws,
     /// products and an IEEE-exact square root are involved.
     pub fn init(&self, seed: u64) -> Vec<f32> {
         let mut rng = ChaCha20Rng::seed_from_u64(seed);
@@ -212,7 +211,7 @@ impl Architecture {
         let last = layers.len() - 1;
         for (i, l) in layers.iter().enumerate() {
             let limit = if i == last {
-                (libm::sqrt(6.0 / (l.inputs + l.outputs) as f64) * 0.1) as f32
+                libm::sqrt(6.0 / (l.inputs + l.outputs) as f64) as f32
             } else {
                 libm::sqrt(6.0 / l.inputs as f64) as f32
             };

@@ -203,30 +203,43 @@ mod tests {
     }
 
     #[test]
-    fn sgd_and_dp_sgd_reduce_loss_reproducibly() {
-        let (arch, d) = setup();
-        let g = arch.init(1);
-        let before = loss_and_gradient(&arch, &g, d.x.view(), &d.y).unwrap().0;
-        for dp in [
-            None,
-            Some(DpSettings {
-                clip_norm: 1.0,
-                noise_multiplier: 1.0,
-            }),
-        ] {
-            let cfg = TrainConfig {
-                local_epochs: 2,
-                dp,
-                ..TrainConfig::default()
-            };
-            let out = train_local(&arch, &g, &d, &cfg, 9).unwrap();
-            assert_eq!(out, train_local(&arch, &g, &d, &cfg, 9).unwrap());
-            assert_ne!(
-                out.delta,
-                train_local(&arch, &g, &d, &cfg, 10).unwrap().delta
-            );
-            let after = loss_after(&arch, &d, &g, &out.delta);
-            assert!(after < before - 0.05, "{dp:?}: {before} -> {after}");
+    fn sgd_and_dp_sgd_reduce_loss_reproducibly_for_every_model() {
+        let (_, d) = setup();
+        let f = d.num_features();
+        let archs = [
+            Architecture::new(ModelKind::Logistic, f, 2, vec![]).unwrap(),
+            Architecture::new(ModelKind::Softmax, f, 2, vec![]).unwrap(),
+            Architecture::new(ModelKind::Mlp, f, 2, vec![16]).unwrap(),
+            Architecture::new(ModelKind::Mlp, f, 2, vec![16, 8]).unwrap(),
+        ];
+        for arch in archs {
+            let g = arch.init(1);
+            let before = loss_and_gradient(&arch, &g, d.x.view(), &d.y).unwrap().0;
+            for dp in [
+                None,
+                Some(DpSettings {
+                    clip_norm: 1.0,
+                    noise_multiplier: 1.0,
+                }),
+            ] {
+                let cfg = TrainConfig {
+                    local_epochs: 5,
+                    dp,
+                    ..TrainConfig::default()
+                };
+                let out = train_local(&arch, &g, &d, &cfg, 9).unwrap();
+                assert_eq!(out, train_local(&arch, &g, &d, &cfg, 9).unwrap());
+                assert_ne!(
+                    out.delta,
+                    train_local(&arch, &g, &d, &cfg, 10).unwrap().delta
+                );
+                let after = loss_after(&arch, &d, &g, &out.delta);
+                assert!(
+                    after < before - 0.02,
+                    "{:?} {dp:?}: {before} -> {after}",
+                    arch.kind
+                );
+            }
         }
     }
 
