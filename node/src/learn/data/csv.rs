@@ -142,6 +142,11 @@ values = ["No", "Yes"]
                 "{e}"
             );
         }
+        let schema = Schema::from_toml(SCHEMA, "s").unwrap();
+        let mut ragged = read_table(b"default,student,balance\nNo,No,1\n", "r.csv").unwrap();
+        ragged.rows[0].pop();
+        let e = ragged.encode(&schema).unwrap_err().to_string();
+        assert!(e.contains("r.csv:2") && e.contains("2 fields"), "{e}");
         let e = load_str("").unwrap_err().to_string();
         assert!(e.contains("f.csv") && e.contains("empty"), "{e}");
         let e = load_str("default,student,balance\n")

@@ -79,6 +79,18 @@ impl Table {
         let mut group_names: Vec<String> = Vec::new();
         let mut groups = Vec::new();
         for (r, row) in self.rows.iter().enumerate() {
+            // Tables from the CSV reader are rectangular; one built by hand might not be.
+            if row.len() != self.header.len() {
+                return Err(err(
+                    r,
+                    "",
+                    format!(
+                        "row has {} fields, the header has {}",
+                        row.len(),
+                        self.header.len()
+                    ),
+                ));
+            }
             let label = row[label_col].trim();
             y.push(
                 schema
