@@ -372,6 +372,7 @@ impl Simulation {
             })
             .collect();
         Ok(SimReport {
+            config: cfg.clone(),
             rounds,
             final_metrics,
             centralized,

@@ -1,6 +1,7 @@
 //! What a simulation reports: per-round metrics for people, per-round records for a ledger.
 
 use crate::learn::metrics::Metrics;
+use crate::learn::simulate::SimConfig;
 use fedledger_ledger::block::{DpSpend, LocalMetrics, RoundMetrics};
 use fedledger_ledger::Digest;
 use serde::{Deserialize, Serialize};
@@ -51,6 +52,8 @@ pub struct OrgSummary {
 /// The whole run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SimReport {
+    /// What was run (enough to reproduce it bit for bit).
+    pub config: SimConfig,
     /// One entry per round.
     pub rounds: Vec<RoundReport>,
     /// The final global model on the pooled holdout.
