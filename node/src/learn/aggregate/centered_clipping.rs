@@ -32,7 +32,10 @@ pub fn aggregate_from(
             rule: rule.name(),
             name: "reference length",
             value: reference.len() as f64,
-            reason: format!("the reference must have the updates' dimension {}", input.dim),
+            reason: format!(
+                "the reference must have the updates' dimension {}",
+                input.dim
+            ),
         });
     }
     if let Some(&bad) = reference.iter().find(|x| !x.is_finite()) {

@@ -26,7 +26,9 @@ pub enum AggregateError {
         reason: String,
     },
     /// Update `index` has a different length from update 0.
-    #[error("update {index} has dimension {found}, expected {expected} (the dimension of update 0)")]
+    #[error(
+        "update {index} has dimension {found}, expected {expected} (the dimension of update 0)"
+    )]
     DimensionMismatch {
         /// Position of the offending update in the input.
         index: usize,

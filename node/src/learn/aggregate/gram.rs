@@ -46,8 +46,10 @@ pub(crate) fn gram(rows: &[&[f32]], dim: usize) -> Vec<f64> {
         for (ti, &i0) in tiles.iter().enumerate() {
             for &j0 in &tiles[ti..] {
                 // Rows past the end repeat the last row; their results are discarded.
-                let a: [&[f32]; T] = std::array::from_fn(|r| &rows[(i0 + r).min(n - 1)][start..end]);
-                let b: [&[f32]; T] = std::array::from_fn(|s| &rows[(j0 + s).min(n - 1)][start..end]);
+                let a: [&[f32]; T] =
+                    std::array::from_fn(|r| &rows[(i0 + r).min(n - 1)][start..end]);
+                let b: [&[f32]; T] =
+                    std::array::from_fn(|s| &rows[(j0 + s).min(n - 1)][start..end]);
                 let mut tile = [[0.0f64; T]; T];
                 dot_tile(&a, &b, &mut tile);
                 for (r, row) in tile.iter().enumerate() {
@@ -82,17 +84,11 @@ fn dot_tile(a: &[&[f32]; T], b: &[&[f32]; T], out: &mut [[f64; T]; T]) {
         let bc: [&[f32]; T] = std::array::from_fn(|s| &b[s][off..off + full]);
         let mut acc = [[[0.0f32; L]; T]; T];
         for k in (0..full).step_by(L) {
-            let mut av = [[0.0f32; L]; T];
-            let mut bv = [[0.0f32; L]; T];
-            for r in 0..T {
-                av[r].copy_from_slice(&ac[r][k..k + L]);
-                bv[r].copy_from_slice(&bc[r][k..k + L]);
-            }
+            let av: [[f32; L]; T] = std::array::from_fn(|r| lanes(&ac[r][k..k + L]));
+            let bv: [[f32; L]; T] = std::array::from_fn(|s| lanes(&bc[s][k..k + L]));
             for r in 0..T {
                 for s in 0..T {
-                    for l in 0..L {
-                        acc[r][s][l] += av[r][l] * bv[s][l];
-                    }
+                    madd(&mut acc[r][s], &av[r], &bv[s]);
                 }
             }
         }
@@ -117,4 +113,20 @@ fn dot_tile(a: &[&[f32]; T], b: &[&[f32]; T], out: &mut [[f64; T]; T]) {
 #[inline(always)]
 fn combine(lanes: &[f32; L]) -> f64 {
     (f64::from(lanes[0]) + f64::from(lanes[1])) + (f64::from(lanes[2]) + f64::from(lanes[3]))
+}
+
+/// `L` consecutive values as an array (the slice has exactly `L` elements).
+#[inline(always)]
+fn lanes(x: &[f32]) -> [f32; L] {
+    let mut v = [0.0f32; L];
+    v.copy_from_slice(x);
+    v
+}
+
+/// Lane-wise `acc += a * b` (separate multiply and add: no FMA, same bits everywhere).
+#[inline(always)]
+fn madd(acc: &mut [f32; L], a: &[f32; L], b: &[f32; L]) {
+    for l in 0..L {
+        acc[l] += a[l] * b[l];
+    }
 }

@@ -34,10 +34,21 @@ pub(crate) fn ranking(scores: &[f64]) -> Vec<usize> {
     order
 }
 
-/// A number for a reason string: the shortest decimal that round-trips as f32 (deterministic
-/// and short, e.g. 579.41).
+/// A number for a reason string, short and the same on every machine (Rust's float formatting
+/// is exact): six decimals with trailing zeros dropped (579.41, 1.43), scientific notation
+/// outside [1e-3, 1e9).
 pub(crate) fn num(x: f64) -> String {
-    format!("{:?}", x as f32)
+    let a = x.abs();
+    if a != 0.0 && !(1e-3..1e9).contains(&a) {
+        return format!("{x:.4e}");
+    }
+    let s = format!("{x:.6}");
+    let s = s.trim_end_matches('0').trim_end_matches('.');
+    if s == "-0" {
+        "0".to_string()
+    } else {
+        s.to_string()
+    }
 }
 
 /// Krum over the canonical rows.
