@@ -1,4 +1,5 @@
 //! The accountant against dp-accounting's reference vectors (epsilon to 1e-6 relative, same order).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use fedledger_ledger::block::DpSpend;
 use fedledger_ledger::privacy::{epsilon, ORDERS};
@@ -34,7 +35,11 @@ fn check(text: &str, source: &str) {
             got.epsilon,
             case.epsilon
         );
-        assert!(ORDERS.contains(&case.optimal_order), "{source} / {}", case.name);
+        assert!(
+            ORDERS.contains(&case.optimal_order),
+            "{source} / {}",
+            case.name
+        );
         assert_eq!(
             got.order, case.optimal_order,
             "{source} / {}: optimal order",

@@ -1,5 +1,6 @@
 //! Golden tests: exact f64 bits of epsilons and SHA-256 of whole curves, so any change in a
 //! formula, constant or reduction order (which would split validators) is caught.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use fedledger_ledger::block::DpSpend;
 use fedledger_ledger::privacy::{epsilon, RdpCurve};
@@ -45,7 +46,10 @@ fn epsilon_bits_are_pinned() {
         let e = epsilon(rounds, delta).unwrap();
         let got = format!("{:016x}", e.epsilon.to_bits());
         if got != bits || e.order != order {
-            wrong.push(format!("{rounds:?}: {got} at order {} (pinned {bits} at {order})", e.order));
+            wrong.push(format!(
+                "{rounds:?}: {got} at order {} (pinned {bits} at {order})",
+                e.order
+            ));
         }
     }
     assert!(wrong.is_empty(), "{wrong:#?}");
@@ -54,11 +58,27 @@ fn epsilon_bits_are_pinned() {
 #[test]
 fn curve_hashes_are_pinned() {
     let cases = [
-        (0.004_266_666_666_666_667, 1.1, "bf6bffb856727bc30e23b7b3a61efb53152e8ab7ff8df1470d6f632b50067f22"),
-        (0.05, 0.9, "5e3a57aad34468372c3248f30af99107349f37b4c98a3f75ae9797309e399a95"),
+        (
+            0.004_266_666_666_666_667,
+            1.1,
+            "bf6bffb856727bc30e23b7b3a61efb53152e8ab7ff8df1470d6f632b50067f22",
+        ),
+        (
+            0.05,
+            0.9,
+            "5e3a57aad34468372c3248f30af99107349f37b4c98a3f75ae9797309e399a95",
+        ),
         // Includes orders whose series hit the cap (+inf).
-        (0.5, 1.0, "fb2fbfef9782281b801428f67fd0cbe0bbb7438d3099216c721627ac37d20ba4"),
-        (1.0, 1.0, "fa7b1cf745aced132abf99f7f90d29ccccc948dd7a40d88b64a2b063b393c6d1"),
+        (
+            0.5,
+            1.0,
+            "fb2fbfef9782281b801428f67fd0cbe0bbb7438d3099216c721627ac37d20ba4",
+        ),
+        (
+            1.0,
+            1.0,
+            "fa7b1cf745aced132abf99f7f90d29ccccc948dd7a40d88b64a2b063b393c6d1",
+        ),
     ];
     let mut wrong = Vec::new();
     for (q, s, want) in cases {

@@ -1,4 +1,5 @@
 //! Property tests of the privacy accountant: monotonicity, composition, calibration round-trips.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use fedledger_ledger::block::DpSpend;
 use fedledger_ledger::privacy::{calibrate_noise, epsilon, Accountant, RdpCurve};

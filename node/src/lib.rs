@@ -3,4 +3,5 @@
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod learn;
+pub mod p2p;
 pub mod round;

@@ -39,7 +39,9 @@ impl Accountant {
     /// [`LedgerError::InvalidInput`] for an invalid sampling rate or noise multiplier; the
     /// accountant is unchanged then.
     pub fn spend(&mut self, spend: &DpSpend) -> Result<(), LedgerError> {
-        let per_step = self.cache.get(spend.sampling_rate, spend.noise_multiplier)?;
+        let per_step = self
+            .cache
+            .get(spend.sampling_rate, spend.noise_multiplier)?;
         self.curve.add_steps(per_step, spend.steps);
         Ok(())
     }
@@ -75,7 +77,9 @@ impl Accountant {
     /// As [`Accountant::spend`] and [`Accountant::epsilon`].
     pub fn epsilon_after(&mut self, spend: &DpSpend, delta: f64) -> Result<EpsilonAt, LedgerError> {
         let converter = Converter::new(delta)?;
-        let per_step = self.cache.get(spend.sampling_rate, spend.noise_multiplier)?;
+        let per_step = self
+            .cache
+            .get(spend.sampling_rate, spend.noise_multiplier)?;
         let mut next = self.curve.clone();
         next.add_steps(per_step, spend.steps);
         Ok(converter.epsilon(&next))

@@ -1,7 +1,8 @@
 //! A bounded cache of per-step RDP curves keyed by the exact bits of (q, sigma).
 
-use super::rdp::RdpCurve;
+use super::rdp::{check_mechanism, RdpCurve};
 use crate::error::LedgerError;
+use std::collections::hash_map::Entry;
 use std::collections::{HashMap, VecDeque};
 
 /// Default number of distinct (q, sigma) settings a cache keeps.
@@ -42,22 +43,23 @@ impl RdpCache {
     /// # Errors
     /// [`LedgerError::InvalidInput`] for parameters [`RdpCurve::sampled_gaussian`] rejects.
     pub fn get(&mut self, q: f64, sigma: f64) -> Result<&RdpCurve, LedgerError> {
+        // Validate first so a bad request cannot evict a good curve.
+        check_mechanism(q, sigma)?;
         // +0.0 folds -0.0 into 0.0 so equal settings share one key.
         let key = ((q + 0.0).to_bits(), (sigma + 0.0).to_bits());
-        if !self.curves.contains_key(&key) {
-            let curve = RdpCurve::sampled_gaussian(q, sigma)?;
-            if self.curves.len() >= self.capacity {
-                if let Some(old) = self.order.pop_front() {
-                    self.curves.remove(&old);
-                }
+        if self.curves.len() >= self.capacity && !self.curves.contains_key(&key) {
+            if let Some(old) = self.order.pop_front() {
+                self.curves.remove(&old);
             }
-            self.order.push_back(key);
-            self.curves.insert(key, curve);
         }
-        self.curves.get(&key).ok_or_else(|| LedgerError::InvalidInput {
-            what: "rdp cache",
-            reason: "curve vanished after insertion".to_owned(),
-        })
+        match self.curves.entry(key) {
+            Entry::Occupied(e) => Ok(e.into_mut()),
+            Entry::Vacant(e) => {
+                let curve = RdpCurve::sampled_gaussian(q, sigma)?;
+                self.order.push_back(key);
+                Ok(e.insert(curve))
+            }
+        }
     }
 
     /// How many curves are cached.

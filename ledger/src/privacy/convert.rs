@@ -76,14 +76,14 @@ impl Converter {
         let values = curve.array();
         let mut best = f64::INFINITY;
         let mut best_k = 0;
-        for k in 0..NUM_ORDERS {
-            let r = values[k];
+        let terms = self.log1p_term.iter().zip(self.delta_term.iter());
+        for (k, (&r, (&add, &sub))) in values.iter().zip(terms).enumerate() {
             let eps = if r < self.kl_bound && self.delta * self.delta + libm::expm1(-r) > 0.0 {
                 0.0
             } else {
                 // Unusable orders carry NaN and infinite curve values give +inf; neither compares
                 // below `best`.
-                (r + self.log1p_term[k]) - self.delta_term[k]
+                (r + add) - sub
             };
             if eps < best {
                 best = eps;

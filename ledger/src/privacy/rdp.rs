@@ -328,11 +328,36 @@ mod tests {
         // series decay only polynomially and hit the cap.
         let c = RdpCurve::sampled_gaussian(0.5, 1.0).unwrap();
         let v = c.values();
-        assert!(v[0].is_infinite(), "order 1.1 should not converge: {}", v[0]);
+        assert!(
+            v[0].is_infinite(),
+            "order 1.1 should not converge: {}",
+            v[0]
+        );
         assert!(v.iter().filter(|x| x.is_finite()).count() > 100);
         // Integer orders always sum finitely.
         let idx = ORDERS.iter().position(|&a| a == 2.0).unwrap();
         assert!(v[idx].is_finite());
+    }
+
+    #[test]
+    fn extreme_parameters_never_give_nan_or_negative() {
+        // Underflowing sigma^2, overflowing sigma^2, subnormal q, q a hair below 1: every value
+        // must be a number >= 0 or +inf, never NaN (which would poison comparisons downstream).
+        for q in [5e-324, 1e-300, 1e-6, 0.5, 0.99, 1.0 - 1e-16] {
+            for s in [1e-300, 1e-10, 0.1, 1.0, 1e8, 1e300, f64::MAX] {
+                let c = RdpCurve::sampled_gaussian(q, s).unwrap();
+                assert!(
+                    c.values().iter().all(|v| *v >= 0.0),
+                    "q={q} sigma={s}: {:?}",
+                    c.values()
+                );
+            }
+        }
+        // sigma^2 underflows to 0: no usable noise, so no guarantee.
+        assert_eq!(
+            RdpCurve::sampled_gaussian(0.1, 1e-300).unwrap(),
+            RdpCurve::infinite()
+        );
     }
 
     #[test]

@@ -159,7 +159,10 @@ mod tests {
         assert!(rel(libm::exp(log_add(a, b)), 8.0) < 1e-15);
         assert_eq!(log_add(f64::NEG_INFINITY, b), b);
         assert_eq!(log_add(a, f64::INFINITY), f64::INFINITY);
-        assert_eq!(log_add(f64::NEG_INFINITY, f64::NEG_INFINITY), f64::NEG_INFINITY);
+        assert_eq!(
+            log_add(f64::NEG_INFINITY, f64::NEG_INFINITY),
+            f64::NEG_INFINITY
+        );
         assert_eq!(log_add(1000.0, 0.0), 1000.0);
     }
 }
