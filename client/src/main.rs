@@ -29,6 +29,7 @@ enum Command {
     VerifyProof(cmd::proof::VerifyArgs),
     #[command(subcommand)]
     Privacy(cmd::privacy::Command),
+    Simulate(Box<cmd::simulate::Args>),
     #[command(subcommand)]
     Bench(cmd::bench::Command),
 }
@@ -50,6 +51,7 @@ fn main() -> ExitCode {
         Command::Proof(a) => cmd::proof::prove(a),
         Command::VerifyProof(a) => cmd::proof::verify(a),
         Command::Privacy(c) => cmd::privacy::run(c),
+        Command::Simulate(a) => cmd::simulate::run(*a),
         Command::Bench(c) => cmd::bench::run(c),
     };
     match result {

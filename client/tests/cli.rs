@@ -326,3 +326,107 @@ fn bench_aggregate_times_the_rules_that_fit_n_and_f() {
         assert!(t["median_s"].as_f64().unwrap() >= 0.0);
     }
 }
+
+#[test]
+fn simulate_writes_a_ledger_that_audits_and_reports_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("sim");
+    let o = fedledger(&[
+        "simulate",
+        "--orgs",
+        "5",
+        "--rounds",
+        "3",
+        "--rows-per-org",
+        "300",
+        "--rule",
+        "median",
+        "--byzantine",
+        "1",
+        "--attack",
+        "sign-flip",
+        "--target-epsilon",
+        "2",
+        "--seed",
+        "3",
+        "--ledger-out",
+        out.to_str().unwrap(),
+        "--json",
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["rounds"].as_array().unwrap().len(), 3);
+    for key in ["accuracy", "auc", "f1", "log_loss"] {
+        assert!(v["final"][key].is_number(), "final.{key}");
+        assert!(v["centralized"][key].is_number(), "centralized.{key}");
+    }
+    assert_eq!(v["ledger"]["blocks"], 3);
+    let genesis = out.join("genesis.toml");
+    let a = fedledger(&[
+        "audit",
+        "--genesis",
+        genesis.to_str().unwrap(),
+        "--data-dir",
+        out.to_str().unwrap(),
+        "--json",
+    ]);
+    assert!(a.status.success(), "{}", text(&a));
+    let r: serde_json::Value = serde_json::from_slice(&a.stdout).unwrap();
+    assert_eq!(r["report"]["height"], 3);
+    assert_eq!(r["report"]["updates"], 15);
+    for m in r["report"]["members"].as_array().unwrap() {
+        assert!(m["epsilon_spent"].as_f64().unwrap() <= 2.0 + 1e-12);
+    }
+    // Keys were written privately; the ledger dir refuses to be overwritten.
+    let again = fedledger(&[
+        "simulate",
+        "--rounds",
+        "1",
+        "--target-epsilon",
+        "2",
+        "--ledger-out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(!again.status.success());
+    assert!(
+        text(&again).contains("already holds a ledger"),
+        "{}",
+        text(&again)
+    );
+}
+
+#[test]
+fn simulate_refuses_a_ledger_without_privacy_and_bad_settings_clearly() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = fedledger(&[
+        "simulate",
+        "--rounds",
+        "1",
+        "--ledger-out",
+        dir.path().join("x").to_str().unwrap(),
+    ]);
+    assert!(!o.status.success());
+    assert!(
+        text(&o).contains("needs differential privacy"),
+        "{}",
+        text(&o)
+    );
+    let o = fedledger(&[
+        "simulate",
+        "--rounds",
+        "1",
+        "--orgs",
+        "3",
+        "--rule",
+        "krum",
+        "--byzantine",
+        "1",
+        "--attack",
+        "alie",
+    ]);
+    assert!(!o.status.success());
+    assert!(text(&o).contains("Krum needs n >= 2f+3"), "{}", text(&o));
+    let o = fedledger(&["simulate", "--partition", "zipf:2"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(!text(&o).contains("panicked"));
+}

@@ -7,6 +7,8 @@ pub mod genesis;
 pub mod keygen;
 pub mod privacy;
 pub mod proof;
+pub mod simulate;
+mod simulate_ledger;
 
 /// Print `value` as pretty JSON on stdout.
 pub fn print_json<T: serde::Serialize>(value: &T) -> anyhow::Result<()> {
