@@ -25,6 +25,7 @@ enum Command {
     Genesis(cmd::genesis::Command),
     Audit(cmd::audit::Args),
     Export(cmd::export::Args),
+    Block(cmd::block::Args),
     Proof(cmd::proof::ProveArgs),
     VerifyProof(cmd::proof::VerifyArgs),
     #[command(subcommand)]
@@ -48,6 +49,7 @@ fn main() -> ExitCode {
         Command::Genesis(c) => cmd::genesis::run(c),
         Command::Audit(a) => cmd::audit::run(a),
         Command::Export(a) => cmd::export::run(a),
+        Command::Block(a) => cmd::block::run(a),
         Command::Proof(a) => cmd::proof::prove(a),
         Command::VerifyProof(a) => cmd::proof::verify(a),
         Command::Privacy(c) => cmd::privacy::run(c),

@@ -2,6 +2,7 @@
 
 pub mod audit;
 pub mod bench;
+pub mod block;
 pub mod export;
 pub mod genesis;
 pub mod keygen;
