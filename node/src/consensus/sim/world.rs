@@ -136,6 +136,7 @@ pub struct World {
     pub(crate) agreement: Vec<String>,
     pub(crate) messages: u64,
     join: Option<(u64, MembershipChange)>,
+    debug: bool,
 }
 
 impl World {
@@ -202,6 +203,7 @@ impl World {
             agreement: vec![],
             messages: 0,
             join,
+            debug: false,
         };
         for c in w.setup.crashes.clone() {
             w.push(c.at_ms, Ev::Crash { node: c.node });
@@ -225,8 +227,20 @@ impl World {
         }
     }
 
+    /// Run and keep the world for inspection (tests).
+    #[cfg(test)]
+    pub(crate) fn run_debug(mut self) -> (RunOutcome, World) {
+        self.debug = true;
+        let o = self.run_inner();
+        (o, self)
+    }
+
     /// Run to the target height (or the time limit) and check every property.
     pub(crate) fn run(mut self) -> RunOutcome {
+        self.run_inner()
+    }
+
+    fn run_inner(&mut self) -> RunOutcome {
         for i in 0..self.nodes.len() {
             self.start_node(i);
         }
@@ -242,7 +256,7 @@ impl World {
             }
         }
         let trace = Digest(self.trace.clone().finalize().into());
-        check::outcome(&self, done, trace)
+        check::outcome(self, done, trace)
     }
 
     pub(crate) fn honest(&self, i: usize) -> bool {
@@ -316,6 +330,9 @@ impl World {
                 false
             }
             Ev::Crash { node } => {
+                if self.debug {
+                    eprintln!("{} node {node} crash", self.now);
+                }
                 self.record(&[b"crash", &[node as u8]]);
                 let n = &mut self.nodes[node];
                 n.cons = None;
@@ -324,6 +341,9 @@ impl World {
                 false
             }
             Ev::Restart { node } => {
+                if self.debug {
+                    eprintln!("{} node {node} restart", self.now);
+                }
                 self.record(&[b"restart", &[node as u8]]);
                 self.restart(node);
                 false
@@ -434,6 +454,9 @@ impl World {
     fn on_commit(&mut self, i: usize, b: Block) {
         let h = b.header.height;
         let hash = b.hash();
+        if self.debug {
+            eprintln!("{} node {i} commit h{h} v{} {}", self.now, b.header.view, hash.short());
+        }
         self.record(&[b"commit", &[i as u8], hash.as_bytes()]);
         if self.honest(i) {
             match self.finalized.get(&h) {
