@@ -24,10 +24,9 @@ pub struct Config {
 /// disagreement. Only settable inside this crate; every field is `false` in production.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Faults {
-    /// Notarize and finalize every valid proposal of a view, not only the first.
+    /// Notarize every valid proposal of a view (not only the first) and finalize every notarized
+    /// block of a height (not only one).
     pub(crate) vote_twice: bool,
-    /// Finalize a notarized block even after nullifying its view.
-    pub(crate) finalize_after_nullify: bool,
 }
 
 impl Config {

@@ -78,11 +78,8 @@ impl Consensus {
         if p.header.chain_id != self.chain_id {
             return self.drop_msg(&from, "propose", DropReason::WrongChain);
         }
+        // Proposals of earlier views are kept: a notarized one may still be finalized.
         let view = p.header.view;
-        if view < self.view {
-            let current = self.view;
-            return self.drop_msg(&from, "propose", DropReason::StaleView { found: view, current });
-        }
         if view > self.view.saturating_add(self.cfg.max_views_ahead) {
             let current = self.view;
             return self.drop_msg(&from, "propose", DropReason::FarView { found: view, current });
@@ -101,17 +98,23 @@ impl Consensus {
         if conflicting {
             // Keep it (it may be notarized by others and we need its body), but do not spread it.
             self.stats.equivocations += 1;
-            self.round.insert_proposal(view, hash, p);
         } else {
             // Echo the first proposal so a leader cannot show its block to only some members.
             out.push(Action::Broadcast(Message::Propose(p.clone())));
-            self.round.insert_proposal(view, hash, p);
         }
-        if view == self.view {
-            self.consider_notarize(view, hash, out);
+        self.round.insert_proposal(hash, p);
+        let h0 = self.height;
+        if view == self.view || self.safety.locked.map(|l| l.1) == Some(hash) {
+            self.consider_notarize(hash, out);
+        }
+        if self.height == h0 && self.pending_finalize.contains(&hash) {
+            self.try_finalize(hash, out);
+        }
+        if self.height != h0 {
+            return;
         }
         if let Some((v, h)) = self.awaiting_body {
-            if v == view && h == hash {
+            if h == hash {
                 self.awaiting_body = None;
                 self.check_finalization(v, h, out);
             }
@@ -122,7 +125,9 @@ impl Consensus {
     /// complete nullification certificate).
     fn on_vote(&mut self, from: OrgId, vote: SignedVote, far: bool, out: &mut Vec<Action>) {
         let kind = Message::Vote(vote.clone()).kind_name();
-        if vote.kind != VoteKind::Finalize && vote.view < self.view {
+        // Late notarize votes still matter (a notarization of an earlier view locks and
+        // finalizes); late nullify votes do not.
+        if vote.kind == VoteKind::Nullify && vote.view < self.view {
             let current = self.view;
             return self.drop_msg(&from, kind, DropReason::StaleView { found: vote.view, current });
         }

@@ -52,7 +52,9 @@ pub struct Consensus {
     pub(crate) view: u64,
     pub(crate) round: Round,
     pub(crate) safety: SafetyState,
-    pub(crate) validity: BTreeMap<(u64, Digest), Validity>,
+    pub(crate) validity: BTreeMap<Digest, Validity>,
+    /// Notarized blocks this node will finalize once their body arrives.
+    pub(crate) pending_finalize: BTreeSet<Digest>,
     pub(crate) payload_requested: BTreeSet<u64>,
     /// Messages for the next height, by delivering peer, replayed once this height is final.
     pub(crate) buffer: BTreeMap<OrgId, Vec<Message>>,
@@ -80,6 +82,7 @@ impl Consensus {
             round: Round::default(),
             safety: SafetyState::new(1),
             validity: BTreeMap::new(),
+            pending_finalize: BTreeSet::new(),
             payload_requested: BTreeSet::new(),
             buffer: BTreeMap::new(),
             served: BTreeSet::new(),
@@ -115,10 +118,10 @@ impl Consensus {
             }
             if s.height == c.height {
                 c.view = s.view;
-                for (v, p) in &s.proposed {
+                for p in s.proposed.values() {
                     let hash = p.header.hash();
-                    c.round.insert_proposal(*v, hash, p.clone());
-                    c.validity.insert((*v, hash), Validity::Valid);
+                    c.round.insert_proposal(hash, p.clone());
+                    c.validity.insert(hash, Validity::Valid);
                 }
                 c.safety = s;
             }
@@ -168,10 +171,10 @@ impl Consensus {
             } => self.on_payload(height, view, payload, &mut out),
             Event::Validated {
                 height,
-                view,
                 block_hash,
                 result,
-            } => self.on_validated(height, view, block_hash, result, &mut out),
+                ..
+            } => self.on_validated(height, block_hash, result, &mut out),
         }
         out
     }
@@ -203,6 +206,11 @@ impl Consensus {
         if self.chain.leader(view) == self.me && self.is_validator(&self.me) {
             if let Some(p) = self.safety.proposed.get(&view) {
                 out.push(Action::Broadcast(Message::Propose(p.clone())));
+            } else if let Some((_, locked)) = self.safety.locked {
+                // A block is notarized already: lead the view by spreading it, not a new one.
+                if let Some(p) = self.round.proposal(&locked) {
+                    out.push(Action::Broadcast(Message::Propose(p.clone())));
+                }
             } else if self.payload_requested.insert(view) {
                 out.push(Action::RequestPayload {
                     height: h,
@@ -211,8 +219,12 @@ impl Consensus {
                 });
             }
         }
-        for hash in self.round.proposal_hashes(view) {
-            self.consider_notarize(view, hash, out);
+        let candidates = match self.safety.locked {
+            Some((_, locked)) => vec![locked],
+            None => self.round.proposal_hashes(view),
+        };
+        for hash in candidates {
+            self.consider_notarize(hash, out);
             if self.height != h || self.view != view {
                 return;
             }
@@ -231,6 +243,7 @@ impl Consensus {
             || !self.is_validator(&self.me)
             || self.safety.proposed.contains_key(&view)
             || self.safety.nullified.contains(&view)
+            || self.safety.locked.is_some()
         {
             return;
         }
@@ -253,68 +266,80 @@ impl Consensus {
         let hash = header.hash();
         let proposal = Proposal::sign(header, entries, &self.key);
         self.safety.proposed.insert(view, proposal.clone());
-        self.round.insert_proposal(view, hash, proposal.clone());
-        self.validity.insert((view, hash), Validity::Valid);
+        self.round.insert_proposal(hash, proposal.clone());
+        self.validity.insert(hash, Validity::Valid);
         out.push(Action::Persist(self.safety.clone()));
         out.push(Action::Broadcast(Message::Propose(proposal)));
-        self.consider_notarize(view, hash, out);
+        self.consider_notarize(hash, out);
     }
 
     fn on_validated(
         &mut self,
         height: u64,
-        view: u64,
         hash: Digest,
         result: Result<(), String>,
         out: &mut Vec<Action>,
     ) {
-        if height != self.height || self.validity.get(&(view, hash)) != Some(&Validity::Pending) {
+        if height != self.height || self.validity.get(&hash) != Some(&Validity::Pending) {
             return;
         }
         match result {
             Ok(()) => {
-                self.validity.insert((view, hash), Validity::Valid);
-                if view == self.view {
-                    self.consider_notarize(view, hash, out);
-                }
+                self.validity.insert(hash, Validity::Valid);
+                self.consider_notarize(hash, out);
             }
             Err(reason) => {
-                self.validity.insert((view, hash), Validity::Invalid);
-                let leader = self.chain.leader(view);
+                self.validity.insert(hash, Validity::Invalid);
+                let leader = self
+                    .round
+                    .proposal(&hash)
+                    .map_or(self.me, |p| p.header.proposer);
                 self.drop_msg(&leader, "propose", DropReason::Rejected(reason));
             }
         }
     }
 
-    /// Notarize the proposal (view, hash) if every rule allows it, asking for validation first.
-    pub(crate) fn consider_notarize(&mut self, view: u64, hash: Digest, out: &mut Vec<Action>) {
-        if view != self.view
-            || !self.is_validator(&self.me)
-            || self.safety.nullified.contains(&view)
-        {
+    /// Notarize block `hash` in the current view if every rule allows it, asking the application
+    /// to validate it first. Rules: one notarize per view; none after nullifying the view; once a
+    /// notarization was seen, only its block; otherwise only a proposal made in this view.
+    pub(crate) fn consider_notarize(&mut self, hash: Digest, out: &mut Vec<Action>) {
+        let view = self.view;
+        if !self.is_validator(&self.me) || self.safety.nullified.contains(&view) {
             return;
         }
-        // One notarize per view (the rule the `vote_twice` fault removes).
         if let Some(prev) = self.safety.notarized.get(&view) {
             if *prev == hash || !self.cfg.faults.vote_twice {
                 return;
             }
         }
-        match self.validity.get(&(view, hash)) {
-            Some(Validity::Valid) => self.notarize(view, hash, out),
+        match self.safety.locked {
+            // A quorum notarized it, so at least f+1 honest validators checked it.
+            Some((_, locked)) if locked == hash => return self.notarize(view, hash, out),
+            Some(_) if !self.cfg.faults.vote_twice => return,
+            _ => {}
+        }
+        match self.validity.get(&hash) {
+            Some(Validity::Valid) => {
+                if self.round.proposal(&hash).is_some_and(|p| p.header.view == view) {
+                    self.notarize(view, hash, out);
+                }
+            }
             Some(_) => {}
             None => {
-                let Some(p) = self.round.proposal(view, &hash) else {
+                let Some(p) = self.round.proposal(&hash) else {
                     return;
                 };
+                if p.header.view != view {
+                    return;
+                }
                 match self.chain.check_proposal(&p.header, &p.entries) {
                     Err(v) => {
-                        self.validity.insert((view, hash), Validity::Invalid);
+                        self.validity.insert(hash, Validity::Invalid);
                         let leader = p.header.proposer;
                         self.drop_msg(&leader, "propose", DropReason::InvalidProposal(Box::new(v)));
                     }
                     Ok(()) => {
-                        self.validity.insert((view, hash), Validity::Pending);
+                        self.validity.insert(hash, Validity::Pending);
                         out.push(Action::RequestValidation {
                             height: self.height,
                             view,
@@ -343,37 +368,63 @@ impl Consensus {
         out.push(Action::Broadcast(Message::Vote(vote)));
     }
 
-    /// React to notarizations of `view`: forward them, and finalize if allowed.
+    /// React to notarizations in `view` (any view of this height, also past ones).
     pub(crate) fn check_notarization(&mut self, view: u64, out: &mut Vec<Action>) {
         let q = self.chain.quorum();
         let h0 = self.height;
         for hash in self.round.quorum_hashes(VoteKind::Notarize, view, q) {
-            if self.round.first_time(VoteKind::Notarize, view, hash) {
-                let cert = self
-                    .round
-                    .certificate(VoteKind::Notarize, self.height, view, hash);
-                out.push(Action::Broadcast(Message::Certificate(cert)));
-            }
-            if view != self.view || !self.is_validator(&self.me) {
-                continue;
-            }
-            // No finalize after nullify in the same view.
-            if self.safety.nullified.contains(&view) && !self.cfg.faults.finalize_after_nullify {
-                continue;
-            }
-            match self.safety.finalized.get(&view) {
-                Some(prev) if *prev == hash => continue,
-                Some(_) if !self.cfg.faults.vote_twice => continue,
-                _ => {}
-            }
-            self.safety.finalized.insert(view, hash);
-            out.push(Action::Persist(self.safety.clone()));
-            self.cast(VoteKind::Finalize, view, hash, out);
-            self.check_finalization(view, hash, out);
+            self.on_notarized(view, hash, out);
             if self.height != h0 {
                 return; // committed: the rest of this height is moot
             }
         }
+    }
+
+    /// Block `hash` has a notarization in `view`: forward it, lock on it if it is the highest
+    /// seen, and finalize it unless this node finalized another block at this height.
+    fn on_notarized(&mut self, view: u64, hash: Digest, out: &mut Vec<Action>) {
+        if self.round.first_time(VoteKind::Notarize, view, hash) {
+            let cert = self
+                .round
+                .certificate(VoteKind::Notarize, self.height, view, hash);
+            out.push(Action::Broadcast(Message::Certificate(cert)));
+        }
+        let relock = match self.safety.locked {
+            None => true,
+            Some((w, locked)) => view > w && locked != hash,
+        };
+        if relock {
+            self.safety.locked = Some((view, hash));
+            out.push(Action::Persist(self.safety.clone()));
+        }
+        let h0 = self.height;
+        self.try_finalize(hash, out);
+        if relock && self.height == h0 {
+            self.consider_notarize(hash, out);
+        }
+    }
+
+    /// Sign the finalize vote for notarized block `hash` if this node has not finalized another
+    /// block at this height (the rule `vote_twice` removes). Needs the body for its view.
+    pub(crate) fn try_finalize(&mut self, hash: Digest, out: &mut Vec<Action>) {
+        if !self.is_validator(&self.me) {
+            return;
+        }
+        match self.safety.finalized {
+            Some((_, f)) if f == hash => return,
+            Some(_) if !self.cfg.faults.vote_twice => return,
+            _ => {}
+        }
+        let Some(p) = self.round.proposal(&hash) else {
+            self.pending_finalize.insert(hash);
+            return;
+        };
+        let pv = p.header.view;
+        self.pending_finalize.remove(&hash);
+        self.safety.finalized = Some((pv, hash));
+        out.push(Action::Persist(self.safety.clone()));
+        self.cast(VoteKind::Finalize, pv, hash, out);
+        self.check_finalization(pv, hash, out);
     }
 
     /// Move past `view` if it has a nullification.
@@ -398,7 +449,7 @@ impl Consensus {
         if votes.len() < self.chain.quorum() {
             return;
         }
-        let Some(p) = self.round.proposal(view, &hash) else {
+        let Some(p) = self.round.proposal(&hash) else {
             self.awaiting_body = Some((view, hash));
             return;
         };
@@ -435,6 +486,7 @@ impl Consensus {
         self.round = Round::default();
         self.safety = SafetyState::new(self.height);
         self.validity.clear();
+        self.pending_finalize.clear();
         self.payload_requested.clear();
         self.served.clear();
         self.sync_asked.clear();
@@ -455,7 +507,6 @@ impl Consensus {
                     || view != self.view
                     || !self.is_validator(&self.me)
                     || self.safety.nullified.contains(&view)
-                    || self.safety.finalized.contains_key(&view)
                 {
                     return;
                 }
@@ -482,42 +533,40 @@ impl Consensus {
     fn resend(&mut self, out: &mut Vec<Action>) {
         self.sync_asked.clear();
         let view = self.view;
+        let mine = self.safety.proposed.get(&view).map(|p| p.header.hash());
         if let Some(p) = self.safety.proposed.get(&view) {
             out.push(Action::Broadcast(Message::Propose(p.clone())));
         }
-        let mut mine: Vec<(VoteKind, u64, Digest)> = Vec::new();
-        mine.extend(
-            self.safety
-                .notarized
-                .iter()
-                .filter(|(v, _)| **v == view)
-                .map(|(v, h)| (VoteKind::Notarize, *v, *h)),
-        );
-        if self.safety.nullified.contains(&view) {
-            mine.push((VoteKind::Nullify, view, Digest::ZERO));
+        if let Some((w, locked)) = self.safety.locked {
+            // Everyone who saw a notarization spreads the block and its certificate, so the
+            // body survives its leader and every validator learns the lock.
+            if mine != Some(locked) {
+                if let Some(p) = self.round.proposal(&locked) {
+                    out.push(Action::Broadcast(Message::Propose(p.clone())));
+                }
+            }
+            let cert = self
+                .round
+                .certificate(VoteKind::Notarize, self.height, w, locked);
+            out.push(Action::Broadcast(Message::Certificate(cert)));
         }
-        mine.extend(
-            self.safety
-                .finalized
-                .iter()
-                .map(|(v, h)| (VoteKind::Finalize, *v, *h)),
-        );
-        for (kind, v, h) in mine {
+        let mut votes: Vec<(VoteKind, u64, Digest)> = Vec::new();
+        if let Some(h) = self.safety.notarized.get(&view) {
+            votes.push((VoteKind::Notarize, view, *h));
+        }
+        if self.safety.nullified.contains(&view) {
+            votes.push((VoteKind::Nullify, view, Digest::ZERO));
+        }
+        if let Some((v, h)) = self.safety.finalized {
+            votes.push((VoteKind::Finalize, v, h));
+        }
+        for (kind, v, h) in votes {
             self.cast(kind, v, h, out);
         }
         if view > 0 && self.round.nullify_count(view - 1) >= self.chain.quorum() {
             let cert = self
                 .round
                 .certificate(VoteKind::Nullify, self.height, view - 1, Digest::ZERO);
-            out.push(Action::Broadcast(Message::Certificate(cert)));
-        }
-        for hash in self
-            .round
-            .quorum_hashes(VoteKind::Notarize, view, self.chain.quorum())
-        {
-            let cert = self
-                .round
-                .certificate(VoteKind::Notarize, self.height, view, hash);
             out.push(Action::Broadcast(Message::Certificate(cert)));
         }
         // Someone is ahead of us or holds a block we cannot assemble: ask one peer per tick.

@@ -1,8 +1,8 @@
 //! The safety state a node persists: every vote and proposal it made at the current height.
 //!
 //! After a restart the node must never contradict what it already signed: no second notarize in a
-//! view, no finalize in a view it nullified, no nullify in a view it finalized, no second proposal
-//! in a view it led. Finalized blocks are persisted separately by the ledger store
+//! view, no finalize vote for a second block at the height, no second proposal in a view it led.
+//! The lock is kept too, so a restarted node keeps helping the block it saw notarized. Finalized blocks are persisted separately by the ledger store
 //! ([`super::Action::Commit`]); state for earlier heights is never needed again.
 
 use super::message::Proposal;
@@ -23,8 +23,13 @@ pub struct SafetyState {
     pub notarized: BTreeMap<u64, Digest>,
     /// Views this node nullified.
     pub nullified: BTreeSet<u64>,
-    /// The block this node finalized in each view.
-    pub finalized: BTreeMap<u64, Digest>,
+    /// The one block this node signed a finalize vote for at this height: (its proposal view,
+    /// its hash). Never more than one: this is what makes two finalization certificates at one
+    /// height impossible.
+    pub finalized: Option<(u64, Digest)>,
+    /// The notarization with the highest view this node has seen: (view, block hash). It only
+    /// notarizes that block from then on, so that honest nodes converge on one block.
+    pub locked: Option<(u64, Digest)>,
 }
 
 impl SafetyState {

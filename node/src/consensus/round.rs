@@ -19,7 +19,9 @@ type Signers = BTreeMap<OrgId, Signature>;
 /// Proposals and votes of one height. Iteration order is deterministic (B-trees only).
 #[derive(Debug, Default)]
 pub(crate) struct Round {
-    proposals: BTreeMap<(u64, Digest), Proposal>,
+    /// Proposals by block hash (their view is in the header).
+    proposals: BTreeMap<Digest, Proposal>,
+    proposals_per_view: BTreeMap<u64, usize>,
     notarize: BTreeMap<u64, BTreeMap<Digest, Signers>>,
     finalize: BTreeMap<u64, BTreeMap<Digest, Signers>>,
     nullify: BTreeMap<u64, Signers>,
@@ -29,33 +31,35 @@ pub(crate) struct Round {
 }
 
 impl Round {
-    pub(crate) fn proposal(&self, view: u64, hash: &Digest) -> Option<&Proposal> {
-        self.proposals.get(&(view, *hash))
+    pub(crate) fn proposal(&self, hash: &Digest) -> Option<&Proposal> {
+        self.proposals.get(hash)
     }
 
-    /// Hashes of the proposals held for `view`.
+    /// Hashes of the proposals made in `view` (header view), in hash order.
     pub(crate) fn proposal_hashes(&self, view: u64) -> Vec<Digest> {
         self.proposals
-            .range((view, Digest::ZERO)..=(view, Digest([0xff; 32])))
-            .map(|((_, h), _)| *h)
+            .iter()
+            .filter(|(_, p)| p.header.view == view)
+            .map(|(h, _)| *h)
             .collect()
     }
 
     /// Whether a proposal with this hash is new and there is room for it; `Err` says why not.
     /// `Ok(true)` means it conflicts with one already held (equivocation).
     pub(crate) fn probe_proposal(&self, view: u64, hash: &Digest) -> Result<bool, DropReason> {
-        if self.proposals.contains_key(&(view, *hash)) {
+        if self.proposals.contains_key(hash) {
             return Err(DropReason::Duplicate);
         }
-        let held = self.proposal_hashes(view).len();
+        let held = self.proposals_per_view.get(&view).copied().unwrap_or(0);
         if held >= MAX_PROPOSALS_PER_VIEW {
             return Err(DropReason::Equivocation);
         }
         Ok(held > 0)
     }
 
-    pub(crate) fn insert_proposal(&mut self, view: u64, hash: Digest, p: Proposal) {
-        self.proposals.insert((view, hash), p);
+    pub(crate) fn insert_proposal(&mut self, hash: Digest, p: Proposal) {
+        *self.proposals_per_view.entry(p.header.view).or_default() += 1;
+        self.proposals.insert(hash, p);
     }
 
     /// Whether `vote` would be new; `Ok(true)` if it conflicts with an earlier vote of its signer
