@@ -25,3 +25,6 @@ pub use message::{
     VoteKind,
 };
 pub use persist::SafetyState;
+
+#[cfg(test)]
+mod tests;
