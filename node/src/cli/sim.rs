@@ -47,8 +47,15 @@ pub fn run(a: SimArgs) -> Result<ExitCode> {
     if !a.json {
         println!(
             "{:<20} {:>6} {:>8} {:>7} {:>9} {:>8} {:>8} {:>11} {:>9}",
-            "scenario", "runs", "heights", "views", "agreement", "validity", "liveness",
-            "determinism", "wall"
+            "scenario",
+            "runs",
+            "heights",
+            "views",
+            "agreement",
+            "validity",
+            "liveness",
+            "determinism",
+            "wall"
         );
     }
     let mut summaries: Vec<Summary> = Vec::new();

@@ -17,7 +17,7 @@ impl Consensus {
                     return;
                 }
                 match m {
-                    Message::Propose(p) => self.on_proposal(from, p, out),
+                    Message::Propose(p) => self.on_proposal(from, *p, out),
                     Message::Vote(v) => self.on_vote(from, v, false, out),
                     Message::Certificate(c) => self.on_certificate(from, c, out),
                     Message::SyncRequest { .. } | Message::SyncResponse { .. } => {}
@@ -82,7 +82,14 @@ impl Consensus {
         let view = p.header.view;
         if view > self.view.saturating_add(self.cfg.max_views_ahead) {
             let current = self.view;
-            return self.drop_msg(&from, "propose", DropReason::FarView { found: view, current });
+            return self.drop_msg(
+                &from,
+                "propose",
+                DropReason::FarView {
+                    found: view,
+                    current,
+                },
+            );
         }
         if p.header.proposer != self.chain.leader(view) {
             return self.drop_msg(&from, "propose", DropReason::NotLeader);
@@ -100,7 +107,7 @@ impl Consensus {
             self.stats.equivocations += 1;
         } else {
             // Echo the first proposal so a leader cannot show its block to only some members.
-            out.push(Action::Broadcast(Message::Propose(p.clone())));
+            out.push(Action::Broadcast(Message::Propose(Box::new(p.clone()))));
         }
         self.round.insert_proposal(hash, p);
         let h0 = self.height;
@@ -129,11 +136,25 @@ impl Consensus {
         // finalizes); late nullify votes do not.
         if vote.kind == VoteKind::Nullify && vote.view < self.view {
             let current = self.view;
-            return self.drop_msg(&from, kind, DropReason::StaleView { found: vote.view, current });
+            return self.drop_msg(
+                &from,
+                kind,
+                DropReason::StaleView {
+                    found: vote.view,
+                    current,
+                },
+            );
         }
         if !far && vote.view > self.view.saturating_add(self.cfg.max_views_ahead) {
             let current = self.view;
-            return self.drop_msg(&from, kind, DropReason::FarView { found: vote.view, current });
+            return self.drop_msg(
+                &from,
+                kind,
+                DropReason::FarView {
+                    found: vote.view,
+                    current,
+                },
+            );
         }
         if !self.is_validator(&vote.signer) {
             return self.drop_msg(&from, kind, DropReason::NotMember);
@@ -161,7 +182,9 @@ impl Consensus {
         let malformed = match c.kind {
             VoteKind::Finalize => Some("finalize votes travel alone or in blocks"),
             VoteKind::Nullify if c.block_hash != Digest::ZERO => Some("nullification with a hash"),
-            _ if c.votes.len() > self.chain.validators().len() => Some("more votes than validators"),
+            _ if c.votes.len() > self.chain.validators().len() => {
+                Some("more votes than validators")
+            }
             _ => None,
         };
         if let Some(why) = malformed {
@@ -180,7 +203,11 @@ impl Consensus {
                     && v.verify(&self.chain_id).is_ok()
             });
             if !ok || signers.len() < q {
-                return self.drop_msg(&from, name, DropReason::Malformed("incomplete nullification".into()));
+                return self.drop_msg(
+                    &from,
+                    name,
+                    DropReason::Malformed("incomplete nullification".into()),
+                );
             }
         }
         let h = self.height;
@@ -208,7 +235,11 @@ impl Consensus {
 
     fn on_sync_response(&mut self, from: OrgId, blocks: Vec<Block>, out: &mut Vec<Action>) {
         if blocks.len() as u64 > self.cfg.max_sync_blocks {
-            return self.drop_msg(&from, "sync-response", DropReason::Malformed("too many blocks".into()));
+            return self.drop_msg(
+                &from,
+                "sync-response",
+                DropReason::Malformed("too many blocks".into()),
+            );
         }
         let mut advanced = false;
         for b in blocks {
@@ -217,7 +248,11 @@ impl Consensus {
                 continue;
             }
             if h != self.chain.height() + 1 {
-                self.drop_msg(&from, "sync-response", DropReason::Malformed(format!("gap before height {h}")));
+                self.drop_msg(
+                    &from,
+                    "sync-response",
+                    DropReason::Malformed(format!("gap before height {h}")),
+                );
                 break;
             }
             if !self.commit_block(b, out) {

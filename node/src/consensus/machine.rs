@@ -205,11 +205,11 @@ impl Consensus {
         });
         if self.chain.leader(view) == self.me && self.is_validator(&self.me) {
             if let Some(p) = self.safety.proposed.get(&view) {
-                out.push(Action::Broadcast(Message::Propose(p.clone())));
+                out.push(Action::Broadcast(Message::Propose(Box::new(p.clone()))));
             } else if let Some((_, locked)) = self.safety.locked {
                 // A block is notarized already: lead the view by spreading it, not a new one.
                 if let Some(p) = self.round.proposal(&locked) {
-                    out.push(Action::Broadcast(Message::Propose(p.clone())));
+                    out.push(Action::Broadcast(Message::Propose(Box::new(p.clone()))));
                 }
             } else if self.payload_requested.insert(view) {
                 out.push(Action::RequestPayload {
@@ -269,7 +269,7 @@ impl Consensus {
         self.round.insert_proposal(hash, proposal.clone());
         self.validity.insert(hash, Validity::Valid);
         out.push(Action::Persist(self.safety.clone()));
-        out.push(Action::Broadcast(Message::Propose(proposal)));
+        out.push(Action::Broadcast(Message::Propose(Box::new(proposal))));
         self.consider_notarize(hash, out);
     }
 
@@ -320,7 +320,11 @@ impl Consensus {
         }
         match self.validity.get(&hash) {
             Some(Validity::Valid) => {
-                if self.round.proposal(&hash).is_some_and(|p| p.header.view == view) {
+                if self
+                    .round
+                    .proposal(&hash)
+                    .is_some_and(|p| p.header.view == view)
+                {
                     self.notarize(view, hash, out);
                 }
             }
@@ -535,14 +539,14 @@ impl Consensus {
         let view = self.view;
         let mine = self.safety.proposed.get(&view).map(|p| p.header.hash());
         if let Some(p) = self.safety.proposed.get(&view) {
-            out.push(Action::Broadcast(Message::Propose(p.clone())));
+            out.push(Action::Broadcast(Message::Propose(Box::new(p.clone()))));
         }
         if let Some((w, locked)) = self.safety.locked {
             // Everyone who saw a notarization spreads the block and its certificate, so the
             // body survives its leader and every validator learns the lock.
             if mine != Some(locked) {
                 if let Some(p) = self.round.proposal(&locked) {
-                    out.push(Action::Broadcast(Message::Propose(p.clone())));
+                    out.push(Action::Broadcast(Message::Propose(Box::new(p.clone()))));
                 }
             }
             let cert = self
@@ -564,9 +568,9 @@ impl Consensus {
             self.cast(kind, v, h, out);
         }
         if view > 0 && self.round.nullify_count(view - 1) >= self.chain.quorum() {
-            let cert = self
-                .round
-                .certificate(VoteKind::Nullify, self.height, view - 1, Digest::ZERO);
+            let cert =
+                self.round
+                    .certificate(VoteKind::Nullify, self.height, view - 1, Digest::ZERO);
             out.push(Action::Broadcast(Message::Certificate(cert)));
         }
         // Someone is ahead of us or holds a block we cannot assemble: ask one peer per tick.

@@ -6,7 +6,9 @@
 
 use fedledger_ledger::block::{FinalizeVote, Vote};
 use fedledger_ledger::identity::{self, domain};
-use fedledger_ledger::{codec, Block, BlockHeader, Digest, Entry, LedgerError, OrgId, OrgKey, Signature};
+use fedledger_ledger::{
+    codec, Block, BlockHeader, Digest, Entry, LedgerError, OrgId, OrgKey, Signature,
+};
 use serde::{Deserialize, Serialize};
 
 /// What a leader signs for a proposal (under [`domain::PROPOSAL`]).
@@ -261,8 +263,8 @@ impl Certificate {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Message {
     /// A leader's proposal (also re-broadcast by the first receivers, so a leader cannot show
-    /// its block to only some members).
-    Propose(Proposal),
+    /// its block to only some members). Boxed: votes are far more frequent and much smaller.
+    Propose(Box<Proposal>),
     /// A single vote.
     Vote(SignedVote),
     /// A forwarded notarization or nullification.
@@ -345,7 +347,11 @@ mod tests {
                 VoteKind::Notarize
             };
             w.block_hash = h;
-            assert!(w.verify(&chain).is_err(), "{kind:?} replayed as {:?}", w.kind);
+            assert!(
+                w.verify(&chain).is_err(),
+                "{kind:?} replayed as {:?}",
+                w.kind
+            );
         }
     }
 

@@ -83,7 +83,7 @@ fn propose(c: &mut Consensus, p: &Proposal) -> Vec<Action> {
     let from = p.header.proposer;
     let mut out = c.step(Event::Message {
         from,
-        message: Message::Propose(p.clone()),
+        message: Message::Propose(Box::new(p.clone())),
     });
     if out
         .iter()
@@ -121,11 +121,16 @@ fn notarize_is_persisted_before_it_is_sent_and_survives_a_restart() {
     let mut c = net.node(net.follower());
     let p1 = net.proposal(0, 1);
     let out = propose(&mut c, &p1);
-    let persist = out.iter().position(|a| matches!(a, Action::Persist(s) if s.notarized.get(&0) == Some(&p1.header.hash())));
+    let persist = out.iter().position(
+        |a| matches!(a, Action::Persist(s) if s.notarized.get(&0) == Some(&p1.header.hash())),
+    );
     let send = out.iter().position(
         |a| matches!(a, Action::Broadcast(Message::Vote(v)) if v.kind == VoteKind::Notarize),
     );
-    assert!(persist.is_some() && send.is_some() && persist < send, "{out:?}");
+    assert!(
+        persist.is_some() && send.is_some() && persist < send,
+        "{out:?}"
+    );
 
     // Restart from what was persisted: a conflicting proposal of the same view gets no vote.
     let state = persisted(&out).unwrap();
@@ -144,7 +149,11 @@ fn notarize_is_persisted_before_it_is_sent_and_survives_a_restart() {
     let p2 = net.proposal(0, 2);
     let out = propose(&mut r, &p2);
     assert!(votes_sent(&out, VoteKind::Notarize).is_empty(), "{out:?}");
-    assert_eq!(r.stats().equivocations, 0, "first proposal seen after restart");
+    assert_eq!(
+        r.stats().equivocations,
+        0,
+        "first proposal seen after restart"
+    );
     let out = propose(&mut r, &p1);
     assert!(
         votes_sent(&out, VoteKind::Notarize).is_empty(),
@@ -181,17 +190,17 @@ fn bad_messages_are_dropped_with_reasons() {
     wrong_leader.header.proposer = me.id();
     c.step(Event::Message {
         from: me.id(),
-        message: Message::Propose(Proposal::sign(
+        message: Message::Propose(Box::new(Proposal::sign(
             wrong_leader.header,
             wrong_leader.entries,
             &me,
-        )),
+        ))),
     });
     let mut wrong_chain = net.proposal(0, 1);
     wrong_chain.header.chain_id = Digest::ZERO;
     c.step(Event::Message {
         from: me.id(),
-        message: Message::Propose(wrong_chain),
+        message: Message::Propose(Box::new(wrong_chain)),
     });
     c.step(net.vote(VoteKind::Nullify, other, 5_000, Digest::ZERO));
     let d = &c.stats().drops;
@@ -255,7 +264,10 @@ fn a_finalize_quorum_commits_a_block_the_verifier_accepts() {
     });
     assert!(ask.iter().any(|a| matches!(
         a,
-        Action::Send { message: Message::SyncRequest { from_height: 1 }, .. }
+        Action::Send {
+            message: Message::SyncRequest { from_height: 1 },
+            ..
+        }
     )));
     let out = l.step(Event::Message {
         from: me.id(),
@@ -311,7 +323,11 @@ fn never_finalizes_two_blocks_at_one_height() {
         out.extend(c.step(net.vote(VoteKind::Notarize, k, 1, p1.header.hash())));
     }
     assert!(votes_sent(&out, VoteKind::Finalize).is_empty(), "{out:?}");
-    assert_eq!(c.safety().locked, Some((1, p1.header.hash())), "relocks on the higher notarization");
+    assert_eq!(
+        c.safety().locked,
+        Some((1, p1.header.hash())),
+        "relocks on the higher notarization"
+    );
     assert_eq!(c.safety().finalized.map(|f| f.1), Some(p0.header.hash()));
 }
 
@@ -320,7 +336,9 @@ fn a_view_timeout_nullifies_once_and_persists_first() {
     let net = Net::new();
     let mut c = net.node(net.follower());
     let out = c.step(Event::Timer(Timer::View { height: 1, view: 0 }));
-    let p = out.iter().position(|a| matches!(a, Action::Persist(s) if s.nullified.contains(&0)));
+    let p = out
+        .iter()
+        .position(|a| matches!(a, Action::Persist(s) if s.nullified.contains(&0)));
     let s = out.iter().position(
         |a| matches!(a, Action::Broadcast(Message::Vote(v)) if v.kind == VoteKind::Nullify),
     );

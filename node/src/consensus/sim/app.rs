@@ -124,10 +124,7 @@ impl SimApp {
             },
         };
         let u = ann.sign(&self.key, &self.chain_id);
-        self.updates
-            .entry(h)
-            .or_default()
-            .insert(me, u.clone());
+        self.updates.entry(h).or_default().insert(me, u.clone());
         Some(u)
     }
 
@@ -264,9 +261,11 @@ impl Application for SimApp {
     fn committed(&mut self, block: &Block) {
         if let Some((_, change)) = &self.join {
             let subject = change.request.subject;
-            if block.entries.iter().any(
-                |e| matches!(e, Entry::Membership(m) if m.request.subject == subject),
-            ) {
+            if block
+                .entries
+                .iter()
+                .any(|e| matches!(e, Entry::Membership(m) if m.request.subject == subject))
+            {
                 self.join_recorded = true;
             }
         }

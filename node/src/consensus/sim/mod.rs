@@ -69,7 +69,11 @@ impl Summary {
 
 /// Run `seeds` of `scenario` in parallel; every `determinism_every`-th seed (0 = none) is run
 /// twice and the traces compared.
-pub fn run_many(scenario: Scenario, seeds: std::ops::Range<u64>, determinism_every: u64) -> Summary {
+pub fn run_many(
+    scenario: Scenario,
+    seeds: std::ops::Range<u64>,
+    determinism_every: u64,
+) -> Summary {
     let start = Instant::now();
     let results: Vec<(RunOutcome, Option<bool>)> = seeds
         .into_par_iter()
@@ -98,7 +102,8 @@ pub fn run_many(scenario: Scenario, seeds: std::ops::Range<u64>, determinism_eve
             s.determinism_checked += 1;
             if !same {
                 s.determinism += 1;
-                s.failures.push((o.seed, "trace differs between two runs".into()));
+                s.failures
+                    .push((o.seed, "trace differs between two runs".into()));
             }
         }
         if let Some(first) = o

@@ -29,7 +29,10 @@ fn one_run_finalizes_real_blocks() {
 #[test]
 #[ignore]
 fn debug_seed() {
-    let seed: u64 = std::env::var("SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(20);
+    let seed: u64 = std::env::var("SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(20);
     let name = std::env::var("SCN").unwrap_or("restart_mid_round".into());
     let scn = Scenario::from_name(&name).unwrap();
     let w = World::new(scn, seed, Faults::default());
@@ -43,7 +46,11 @@ fn debug_seed() {
                 n.store.len(),
                 c.height(),
                 c.view(),
-                (c.safety().notarized.clone(), c.safety().nullified.clone(), c.safety().finalized.clone()),
+                (
+                    c.safety().notarized.clone(),
+                    c.safety().nullified.clone(),
+                    c.safety().finalized
+                ),
                 c.stats()
             ),
             None => eprintln!("node {i} down"),

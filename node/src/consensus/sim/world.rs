@@ -39,7 +39,7 @@ pub fn sim_genesis(n: usize, f: u32, collect_timeout_ms: u64, view_timeout_ms: u
             epsilon_max: 1e6,
         })
         .collect();
-    members.sort_by(|a, b| a.id.cmp(&b.id));
+    members.sort_by_key(|a| a.id);
     Genesis {
         format_version: FORMAT_VERSION,
         consortium: "fedledger simulation".into(),
@@ -167,8 +167,13 @@ impl World {
                 if !byz.any() {
                     ncfg.faults = faults;
                 }
-                let cons = Consensus::new(ncfg, OrgKey::from_secret(key.secret_bytes(), ""), &genesis);
-                let mut app = SimApp::new(OrgKey::from_secret(key.secret_bytes(), ""), &genesis, join.clone());
+                let cons =
+                    Consensus::new(ncfg, OrgKey::from_secret(key.secret_bytes(), ""), &genesis);
+                let mut app = SimApp::new(
+                    OrgKey::from_secret(key.secret_bytes(), ""),
+                    &genesis,
+                    join.clone(),
+                );
                 app.poison = byz.poison;
                 Node {
                     id: key.id(),
@@ -302,7 +307,13 @@ impl World {
                             self.nodes[to].seen.push(m.clone());
                         }
                         let from_id = self.nodes[from].id;
-                        self.step(to, Event::Message { from: from_id, message: m })
+                        self.step(
+                            to,
+                            Event::Message {
+                                from: from_id,
+                                message: m,
+                            },
+                        )
                     }
                 }
             }
@@ -358,10 +369,17 @@ impl World {
         if byz.any() {
             cfg.faults = Faults::default();
         }
-        let cons = match Consensus::restore(cfg, n.key(), &self.genesis, n.store.clone(), n.safety.clone()) {
+        let cons = match Consensus::restore(
+            cfg,
+            n.key(),
+            &self.genesis,
+            n.store.clone(),
+            n.safety.clone(),
+        ) {
             Ok(c) => c,
             Err(e) => {
-                self.agreement.push(format!("node {i} could not restore: {e}"));
+                self.agreement
+                    .push(format!("node {i} could not restore: {e}"));
                 return;
             }
         };
@@ -398,7 +416,14 @@ impl World {
                 }
                 Action::StartTimer { timer, after_ms } => {
                     let inc = self.nodes[i].inc;
-                    self.push(self.now + after_ms, Ev::Timer { node: i, inc, timer });
+                    self.push(
+                        self.now + after_ms,
+                        Ev::Timer {
+                            node: i,
+                            inc,
+                            timer,
+                        },
+                    );
                 }
                 Action::RequestPayload { height, view, .. } => {
                     self.nodes[i].app.pending = Some((height, view));
@@ -423,7 +448,14 @@ impl World {
                         block_hash: header.hash(),
                         result,
                     };
-                    self.push(self.now + delay, Ev::Local { node: i, inc, event });
+                    self.push(
+                        self.now + delay,
+                        Ev::Local {
+                            node: i,
+                            inc,
+                            event,
+                        },
+                    );
                 }
                 Action::Commit(b) => {
                     committed = true;
@@ -434,10 +466,14 @@ impl World {
                     from_height,
                     to_height,
                 } => {
-                    let Some(j) = self.index_of(&to) else { continue };
+                    let Some(j) = self.index_of(&to) else {
+                        continue;
+                    };
                     let store = &self.nodes[i].store;
                     let lo = usize::try_from(from_height.saturating_sub(1)).unwrap_or(usize::MAX);
-                    let hi = usize::try_from(to_height).unwrap_or(usize::MAX).min(store.len());
+                    let hi = usize::try_from(to_height)
+                        .unwrap_or(usize::MAX)
+                        .min(store.len());
                     if lo < hi {
                         let blocks = store[lo..hi].to_vec();
                         self.send_consensus(i, Some(j), Message::SyncResponse { blocks });
@@ -455,7 +491,12 @@ impl World {
         let h = b.header.height;
         let hash = b.hash();
         if self.debug {
-            eprintln!("{} node {i} commit h{h} v{} {}", self.now, b.header.view, hash.short());
+            eprintln!(
+                "{} node {i} commit h{h} v{} {}",
+                self.now,
+                b.header.view,
+                hash.short()
+            );
         }
         self.record(&[b"commit", &[i as u8], hash.as_bytes()]);
         if self.honest(i) {
@@ -486,7 +527,9 @@ impl World {
     fn start_round(&mut self, i: usize) {
         let now = self.now;
         let node = &mut self.nodes[i];
-        let Some(cons) = node.cons.as_ref() else { return };
+        let Some(cons) = node.cons.as_ref() else {
+            return;
+        };
         let h = cons.height();
         if node.round_started == h {
             return;
@@ -506,8 +549,12 @@ impl World {
     fn try_payload(&mut self, i: usize) {
         let now = self.now;
         let node = &mut self.nodes[i];
-        let Some(cons) = node.cons.as_ref() else { return };
-        let Some((h, v)) = node.app.pending else { return };
+        let Some(cons) = node.cons.as_ref() else {
+            return;
+        };
+        let Some((h, v)) = node.app.pending else {
+            return;
+        };
         if h != cons.height() {
             node.app.pending = None;
             return;
@@ -522,7 +569,14 @@ impl World {
                     view: v,
                     payload,
                 };
-                self.push(now + 1, Ev::Local { node: i, inc, event });
+                self.push(
+                    now + 1,
+                    Ev::Local {
+                        node: i,
+                        inc,
+                        event,
+                    },
+                );
             }
             None => {
                 let at = node.app.deadline_ms().max(now + 1);
@@ -556,7 +610,7 @@ impl World {
                 self.nodes[i]
                     .alt
                     .insert((p.header.height, p.header.view), alt.header.hash());
-                twin = Some(Message::Propose(alt));
+                twin = Some(Message::Propose(Box::new(alt)));
             }
             Message::Vote(v)
                 if byz.double_vote && v.signer == me && v.kind != VoteKind::Nullify =>
@@ -595,9 +649,7 @@ impl World {
     fn deliver(&mut self, from: usize, to: usize, wire: Wire) {
         let net = &self.setup.net;
         let cut = net.partitions.iter().any(|p| {
-            self.now >= p.start_ms
-                && self.now < p.end_ms
-                && p.side.get(from) != p.side.get(to)
+            self.now >= p.start_ms && self.now < p.end_ms && p.side.get(from) != p.side.get(to)
         });
         if cut {
             return;
@@ -613,7 +665,9 @@ impl World {
     /// Byzantine noise: a vote forged in an honest member's name, a vote signed for another
     /// chain, a proposal with a broken signature, and a replay of something seen earlier.
     fn forge(&mut self, i: usize) {
-        let Some(cons) = self.nodes[i].cons.as_ref() else { return };
+        let Some(cons) = self.nodes[i].cons.as_ref() else {
+            return;
+        };
         let (h, v) = (cons.height(), cons.view());
         let victim = self.nodes[(i + 1) % self.setup.n].id;
         let mut sig = [0u8; 64];
@@ -669,7 +723,9 @@ fn message_tag(m: &Message) -> Vec<u8> {
             t.extend_from_slice(&(c.votes.len() as u64).to_le_bytes());
         }
         Message::SyncRequest { from_height } => t.extend_from_slice(&from_height.to_le_bytes()),
-        Message::SyncResponse { blocks } => t.extend_from_slice(&(blocks.len() as u64).to_le_bytes()),
+        Message::SyncResponse { blocks } => {
+            t.extend_from_slice(&(blocks.len() as u64).to_le_bytes())
+        }
     }
     t
 }
@@ -698,7 +754,7 @@ fn approved_join(genesis: &Genesis, newcomer: &OrgKey) -> MembershipChange {
             signature: k.sign(domain::MEMBERSHIP_APPROVAL, &chain, &rh),
         })
         .collect();
-    approvals.sort_by(|a, b| a.approver.cmp(&b.approver));
+    approvals.sort_by_key(|a| a.approver);
     MembershipChange {
         request_signature: newcomer.sign(domain::MEMBERSHIP_REQUEST, &chain, &request),
         request,
