@@ -34,14 +34,7 @@ impl Consensus {
             return true;
         }
         if h < self.height {
-            let tip = self.chain.height();
-            if h >= 1 && self.served.insert((from, h)) {
-                out.push(Action::ServeBlocks {
-                    to: from,
-                    from_height: h,
-                    to_height: tip.min(h.saturating_add(self.cfg.max_sync_blocks - 1)),
-                });
-            }
+            self.serve(from, h, out);
             self.drop_msg(
                 &from,
                 kind,
@@ -220,17 +213,7 @@ impl Consensus {
     }
 
     fn on_sync_request(&mut self, from: OrgId, from_height: u64, out: &mut Vec<Action>) {
-        let tip = self.chain.height();
-        if from_height == 0 || from_height > tip {
-            return;
-        }
-        if self.served.insert((from, from_height)) {
-            out.push(Action::ServeBlocks {
-                to: from,
-                from_height,
-                to_height: tip.min(from_height.saturating_add(self.cfg.max_sync_blocks - 1)),
-            });
-        }
+        self.serve(from, from_height, out);
     }
 
     fn on_sync_response(&mut self, from: OrgId, blocks: Vec<Block>, out: &mut Vec<Action>) {

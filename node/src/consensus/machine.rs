@@ -58,8 +58,9 @@ pub struct Consensus {
     pub(crate) payload_requested: BTreeSet<u64>,
     /// Messages for the next height, by delivering peer, replayed once this height is final.
     pub(crate) buffer: BTreeMap<OrgId, Vec<Message>>,
-    /// (peer, height) pairs already served blocks this height: bounds work per peer.
-    pub(crate) served: BTreeSet<(OrgId, u64)>,
+    /// Per peer, the lowest height it may still be served from during this height: each peer
+    /// gets every block at most once per height, however it asks.
+    pub(crate) served: BTreeMap<OrgId, u64>,
     /// Peers asked for blocks since the last retry tick.
     pub(crate) sync_asked: BTreeSet<OrgId>,
     /// A block reached a finalize quorum but its body has not arrived.
@@ -85,7 +86,7 @@ impl Consensus {
             pending_finalize: BTreeSet::new(),
             payload_requested: BTreeSet::new(),
             buffer: BTreeMap::new(),
-            served: BTreeSet::new(),
+            served: BTreeMap::new(),
             sync_asked: BTreeSet::new(),
             awaiting_body: None,
             stats: Stats::default(),
@@ -586,6 +587,23 @@ impl Consensus {
         if let Some(peer) = peer {
             self.ask_sync(peer, out);
         }
+    }
+
+    /// Serve `to` finalized blocks from `from_height` on (at most `max_sync_blocks`), unless it
+    /// was served those heights already during this height.
+    pub(crate) fn serve(&mut self, to: OrgId, from_height: u64, out: &mut Vec<Action>) {
+        let tip = self.chain.height();
+        let next = self.served.get(&to).copied().unwrap_or(1);
+        if from_height == 0 || from_height > tip || from_height < next {
+            return;
+        }
+        let to_height = tip.min(from_height.saturating_add(self.cfg.max_sync_blocks - 1));
+        self.served.insert(to, to_height + 1);
+        out.push(Action::ServeBlocks {
+            to,
+            from_height,
+            to_height,
+        });
     }
 
     pub(crate) fn ask_sync(&mut self, peer: OrgId, out: &mut Vec<Action>) {

@@ -247,6 +247,29 @@ fn a_finalize_quorum_commits_a_block_the_verifier_accepts() {
     let mut chain = ChainState::new(&net.genesis);
     chain.apply(block.clone()).unwrap();
     assert_eq!(c.height(), 2);
+    // Serving is bounded: each block once per peer per height, however it is asked for.
+    let asker = others[2].id();
+    let mut served = 0;
+    for _ in 0..3 {
+        let out = c.step(Event::Message {
+            from: asker,
+            message: Message::SyncRequest { from_height: 1 },
+        });
+        served += out
+            .iter()
+            .filter(|a| {
+                matches!(
+                    a,
+                    Action::ServeBlocks {
+                        from_height: 1,
+                        to_height: 1,
+                        ..
+                    }
+                )
+            })
+            .count();
+    }
+    assert_eq!(served, 1);
 
     // A node that missed everything catches up from that block.
     let late = net.others(&me.id())[2];
