@@ -2,7 +2,7 @@
 
 use anyhow::{bail, Result};
 use clap::Args;
-use fedledger_node::consensus::sim::{run_many, Scenario, Summary};
+use fedledger_node::consensus::sim::{run_many_broken, BrokenRule, Scenario, Summary};
 use std::process::ExitCode;
 use std::time::Instant;
 
@@ -26,6 +26,9 @@ pub struct SimArgs {
     /// Machine-readable output.
     #[arg(long)]
     json: bool,
+    /// Make honest nodes break a safety rule (`vote-twice`), to see the checks fail.
+    #[arg(long, hide = true)]
+    break_rule: Option<String>,
 }
 
 /// Run the simulator; exit code 1 if any property was violated.
@@ -42,6 +45,11 @@ pub fn run(a: SimArgs) -> Result<ExitCode> {
     };
     let Some(end) = a.first_seed.checked_add(a.seeds) else {
         bail!("--first-seed + --seeds overflows");
+    };
+    let broken = match a.break_rule.as_deref() {
+        None => None,
+        Some("vote-twice") => Some(BrokenRule::VoteTwice),
+        Some(other) => bail!("unknown rule {other:?}; the only one is vote-twice"),
     };
     let start = Instant::now();
     if !a.json {
@@ -60,7 +68,7 @@ pub fn run(a: SimArgs) -> Result<ExitCode> {
     }
     let mut summaries: Vec<Summary> = Vec::new();
     for s in scenarios {
-        let sum = run_many(s, a.first_seed..end, a.determinism_every);
+        let sum = run_many_broken(s, a.first_seed..end, a.determinism_every, broken);
         if !a.json {
             println!(
                 "{:<20} {:>6} {:>8} {:>7} {:>9} {:>8} {:>8} {:>11} {:>8.1}s",
@@ -96,8 +104,13 @@ pub fn run(a: SimArgs) -> Result<ExitCode> {
     for s in summaries.iter().filter(|s| s.failed()) {
         for (seed, what) in s.failures.iter().take(5) {
             eprintln!(
-                "VIOLATION {} seed {seed}: {what}\n  reproduce: fedledger-node sim --scenario {} --first-seed {seed} --seeds 1",
-                s.scenario, s.scenario
+                "VIOLATION {} seed {seed}: {what}\n  reproduce: fedledger-node sim --scenario {} --first-seed {seed} --seeds 1{}",
+                s.scenario,
+                s.scenario,
+                a.break_rule
+                    .as_deref()
+                    .map(|r| format!(" --break-rule {r}"))
+                    .unwrap_or_default()
             );
         }
     }

@@ -31,6 +31,13 @@ pub(crate) fn run_with(scenario: Scenario, seed: u64, faults: Faults) -> RunOutc
     o
 }
 
+/// A safety rule honest nodes can be told to break, to watch the checks fail.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BrokenRule {
+    /// Notarize every valid proposal of a view and finalize every notarized block of a height.
+    VoteTwice,
+}
+
 /// Totals over many seeds of one scenario.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Summary {
@@ -74,13 +81,26 @@ pub fn run_many(
     seeds: std::ops::Range<u64>,
     determinism_every: u64,
 ) -> Summary {
+    run_many_broken(scenario, seeds, determinism_every, None)
+}
+
+/// [`run_many`] with honest nodes breaking `broken` (if any).
+pub fn run_many_broken(
+    scenario: Scenario,
+    seeds: std::ops::Range<u64>,
+    determinism_every: u64,
+    broken: Option<BrokenRule>,
+) -> Summary {
+    let faults = Faults {
+        vote_twice: broken == Some(BrokenRule::VoteTwice),
+    };
     let start = Instant::now();
     let results: Vec<(RunOutcome, Option<bool>)> = seeds
         .into_par_iter()
         .map(|seed| {
-            let o = run(scenario, seed);
+            let o = run_with(scenario, seed, faults);
             let same = (determinism_every > 0 && seed % determinism_every == 0)
-                .then(|| run(scenario, seed).trace == o.trace);
+                .then(|| run_with(scenario, seed, faults).trace == o.trace);
             (o, same)
         })
         .collect();
