@@ -21,6 +21,8 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     Keygen(cmd::keygen::Args),
+    #[command(subcommand)]
+    Genesis(cmd::genesis::Command),
     Audit(cmd::audit::Args),
     Export(cmd::export::Args),
     Proof(cmd::proof::ProveArgs),
@@ -40,6 +42,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Keygen(a) => cmd::keygen::run(a),
+        Command::Genesis(c) => cmd::genesis::run(c),
         Command::Audit(a) => cmd::audit::run(a),
         Command::Export(a) => cmd::export::run(a),
         Command::Proof(a) => cmd::proof::prove(a),

@@ -132,7 +132,7 @@ impl Genesis {
         let mut g: Genesis = toml::from_str(text).map_err(|e| LedgerError::InvalidGenesis {
             reason: e.to_string(),
         })?;
-        g.members.sort_by(|a, b| a.id.cmp(&b.id));
+        g.members.sort_by_key(|a| a.id);
         g.validate()?;
         Ok(g)
     }
@@ -159,7 +159,7 @@ impl Genesis {
     /// The chain id: SHA-256 over a domain tag and the canonical encoding (members sorted by id).
     pub fn chain_id(&self) -> Digest {
         let mut sorted = self.clone();
-        sorted.members.sort_by(|a, b| a.id.cmp(&b.id));
+        sorted.members.sort_by_key(|a| a.id);
         Digest::of_parts(&[GENESIS_DOMAIN, &codec::encode(&sorted)])
     }
 
@@ -199,8 +199,8 @@ impl Genesis {
             }
         }
         let n = self.members.len() as u64;
-        check_bft(n, self.f).or_else(|r| bad(r))?;
-        check_rule(&self.aggregation.rule, n, self.f).or_else(|r| bad(r))?;
+        check_bft(n, self.f).or_else(&bad)?;
+        check_rule(&self.aggregation.rule, n, self.f).or_else(&bad)?;
         let dp = &self.dp;
         if !(dp.delta > 0.0 && dp.delta < 1.0) {
             return bad(format!("dp.delta must be in (0, 1), found {}", dp.delta));
@@ -302,8 +302,8 @@ mod tests {
         for f in 0..6u32 {
             for n in (3 * f as usize + 1)..40 {
                 let q = quorum(n, f);
-                assert!(q >= 2 * f as usize + 1);
-                assert!(2 * q >= n + f as usize + 1, "n={n} f={f} q={q}");
+                assert!(q > 2 * f as usize);
+                assert!(2 * q > n + f as usize, "n={n} f={f} q={q}");
                 assert!(q <= n - f as usize, "liveness n={n} f={f} q={q}");
             }
         }

@@ -29,7 +29,7 @@ pub fn test_genesis(n: usize, f: u32, rule: &str, epsilon_max: f64) -> Genesis {
             epsilon_max,
         })
         .collect();
-    members.sort_by(|a, b| a.id.cmp(&b.id));
+    members.sort_by_key(|a| a.id);
     Genesis {
         format_version: FORMAT_VERSION,
         consortium: "test consortium".into(),
@@ -172,7 +172,7 @@ impl TestChain {
                 signature: self.key(v).sign(domain::MEMBERSHIP_APPROVAL, &chain, &rh),
             })
             .collect();
-        approvals.sort_by(|a, b| a.approver.cmp(&b.approver));
+        approvals.sort_by_key(|a| a.approver);
         MembershipChange {
             request_signature: subject.sign(domain::MEMBERSHIP_REQUEST, &chain, &request),
             request,

@@ -136,10 +136,7 @@ fn certificate_defects_are_named() {
         .certificate
         .votes
         .push(hv.sign(&stranger, &chain_id));
-    outsider[1]
-        .certificate
-        .votes
-        .sort_by(|a, b| a.signer.cmp(&b.signer));
+    outsider[1].certificate.votes.sort_by_key(|a| a.signer);
     expect_violation(&g, outsider, 2, Rule::Certificate);
     // a forged signature
     let mut forged = b.clone();

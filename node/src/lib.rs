@@ -1,5 +1,8 @@
-//! The fedledger participant: local learning with DP-SGD, robust aggregation, the consensus state
-//! machine, and (in the daemon) networking.
+//! The fedledger participant: local learning with DP-SGD, robust aggregation, round assembly, the
+//! consensus state machine, and networking.
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod consensus;
+pub mod learn;
+pub mod p2p;
+pub mod round;

@@ -2,6 +2,7 @@
 
 pub mod audit;
 pub mod export;
+pub mod genesis;
 pub mod keygen;
 pub mod privacy;
 pub mod proof;

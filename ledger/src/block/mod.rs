@@ -99,7 +99,7 @@ impl BlockPlan {
 impl FinalizationCertificate {
     /// A certificate from votes in any order; duplicates by signer are dropped.
     pub fn from_votes(view: u64, mut votes: Vec<Vote>) -> Self {
-        votes.sort_by(|a, b| a.signer.cmp(&b.signer));
+        votes.sort_by_key(|a| a.signer);
         votes.dedup_by(|a, b| a.signer == b.signer);
         FinalizationCertificate { view, votes }
     }

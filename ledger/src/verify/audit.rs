@@ -1,7 +1,7 @@
 //! Streaming audit: verify blocks from any source in order, running stateless checks for a window
 //! of blocks in parallel, so memory is bounded by the window whatever the ledger's length.
 
-use super::prepare::{prepare, PreparedBlock};
+use super::prepare::{prepare_many, PreparedBlock};
 use super::state::ChainState;
 use super::{AuditReport, Violation};
 use crate::block::Block;
@@ -10,6 +10,8 @@ use rayon::prelude::*;
 
 /// Blocks prepared in parallel at a time.
 const WINDOW: usize = 256;
+/// Blocks whose signatures are verified as one batch.
+const SIGNATURE_CHUNK: usize = 16;
 
 /// Outcome of an audit: the report of the valid prefix, and the first violation if any.
 #[derive(Debug)]
@@ -47,9 +49,15 @@ where
             }
         }
         let exhausted = window.len() < WINDOW;
-        let prepared: Vec<PreparedBlock> = window
-            .par_drain(..)
-            .map(|b| prepare(b, &chain_id, true))
+        // Chunks of blocks share one signature batch; chunks run on all cores.
+        let mut chunks: Vec<Vec<Block>> = Vec::new();
+        while !window.is_empty() {
+            let rest = window.split_off(window.len().min(SIGNATURE_CHUNK));
+            chunks.push(std::mem::replace(&mut window, rest));
+        }
+        let prepared: Vec<PreparedBlock> = chunks
+            .into_par_iter()
+            .flat_map_iter(|c| prepare_many(c, &chain_id))
             .collect();
         for p in prepared {
             if let Err(v) = state.apply_prepared(&p) {

@@ -104,7 +104,7 @@ mod validators;
 
 pub use audit::{audit, AuditOutcome};
 pub use certificate::verify_certificate;
-pub use prepare::{prepare, PreparedBlock};
+pub use prepare::{prepare, prepare_many, PreparedBlock};
 pub use report::{AuditReport, MemberReport, MembershipEvent};
 pub use state::{ChainState, EPSILON_TOLERANCE};
 pub use validators::ValidatorSet;

@@ -1,0 +1,70 @@
+//! Coordinate-wise trimmed mean: drop the f smallest and f largest values, average the rest.
+
+use super::columns::{self, LANES};
+use super::error::AggregateError;
+use super::input::Input;
+use super::network::Network;
+use super::sums::canon;
+use super::Outcome;
+
+/// The trimmed mean of the canonical rows. Each coordinate's kept values are summed in f64 in
+/// ascending order (they come out of a full sorting network), so the result is a function of
+/// the values alone.
+pub(crate) fn run(input: &Input<'_>) -> Result<(Vec<f32>, Vec<Outcome>), AggregateError> {
+    let n = input.n();
+    let f = input.f;
+    let kept = (n - 2 * f) as f64;
+    let net = Network::sort(n);
+    let mut out = vec![0.0f32; input.dim];
+    let mut outside = vec![0u64; n];
+    let scanned = columns::for_each_block(&input.rows, input.dim, &net, |start, len, wires| {
+        let mut acc = [0.0f64; LANES];
+        for wire in &wires[f..n - f] {
+            for (a, &x) in acc.iter_mut().zip(wire) {
+                *a += f64::from(x);
+            }
+        }
+        for (o, a) in out[start..start + len].iter_mut().zip(acc) {
+            *o = canon((a / kept) as f32);
+        }
+        if f > 0 {
+            columns::count_outside(
+                &input.rows,
+                start,
+                len,
+                &wires[f],
+                &wires[n - 1 - f],
+                &mut outside,
+            );
+        }
+    });
+    scanned.map_err(|_| input.non_finite())?;
+    Ok((out, range_outcomes(input, &outside)))
+}
+
+/// Outcomes for coordinate-wise rules: every update stays included; its weight is its share of
+/// coordinates inside the central range, over n; a reason is given when it was outside in at
+/// least half of the coordinates.
+pub(crate) fn range_outcomes(input: &Input<'_>, outside: &[u64]) -> Vec<Outcome> {
+    let n = input.n() as f64;
+    let dim = input.dim.max(1) as f64;
+    outside
+        .iter()
+        .map(|&c| {
+            let share = c as f64 / dim;
+            Outcome {
+                index: 0,
+                included: true,
+                weight: (1.0 - share) / n,
+                score: Some(share),
+                reason: (share >= 0.5).then(|| {
+                    format!(
+                        "outside the central n-2f values in {:.1}% of coordinates ({c} of {})",
+                        share * 100.0,
+                        input.dim
+                    )
+                }),
+            }
+        })
+        .collect()
+}

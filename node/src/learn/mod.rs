@@ -1,0 +1,3 @@
+//! Local learning and the aggregation of members' model deltas.
+
+pub mod aggregate;

@@ -1,0 +1,60 @@
+//! The composed libp2p behaviour: gossipsub (signed, strict, content-addressed, scored), identify,
+//! and the fetch request-response protocol.
+
+use super::codec::{FetchCodec, PROTOCOL};
+use libp2p::swarm::NetworkBehaviour;
+use libp2p::{gossipsub, identify, identity::Keypair, request_response};
+use std::time::Duration;
+
+/// Largest gossip message: announcements, proposals and votes are small; proposals carry a block
+/// body of signed entries, which stays well under this.
+pub const MAX_GOSSIP_BYTES: usize = 1024 * 1024;
+
+/// Everything the node speaks.
+#[derive(NetworkBehaviour)]
+pub struct Behaviour {
+    /// Small signed consensus and announcement messages.
+    pub gossipsub: gossipsub::Behaviour,
+    /// Bulk bytes by hash.
+    pub fetch: request_response::Behaviour<FetchCodec>,
+    /// Peer addresses and protocols.
+    pub identify: identify::Behaviour,
+}
+
+impl Behaviour {
+    /// Build it for `key`.
+    pub fn new(key: &Keypair, heartbeat: Duration) -> Result<Self, String> {
+        // Content-addressed ids: a message republished by anyone is the same message.
+        let message_id_fn = |m: &gossipsub::Message| {
+            gossipsub::MessageId::from(fedledger_ledger::Digest::of(&m.data).to_hex())
+        };
+        let config = gossipsub::ConfigBuilder::default()
+            .heartbeat_interval(heartbeat)
+            .validation_mode(gossipsub::ValidationMode::Strict)
+            .validate_messages()
+            .message_id_fn(message_id_fn)
+            .max_transmit_size(MAX_GOSSIP_BYTES)
+            .build()
+            .map_err(|e| e.to_string())?;
+        let mut gossipsub =
+            gossipsub::Behaviour::new(gossipsub::MessageAuthenticity::Signed(key.clone()), config)
+                .map_err(|e| e.to_string())?;
+        gossipsub
+            .with_peer_score(
+                gossipsub::PeerScoreParams::default(),
+                gossipsub::PeerScoreThresholds::default(),
+            )
+            .map_err(|e| e.to_string())?;
+        let fetch = request_response::Behaviour::new(
+            [(PROTOCOL, request_response::ProtocolSupport::Full)],
+            request_response::Config::default().with_request_timeout(Duration::from_secs(60)),
+        );
+        let identify =
+            identify::Behaviour::new(identify::Config::new("/fedledger/1".into(), key.public()));
+        Ok(Behaviour {
+            gossipsub,
+            fetch,
+            identify,
+        })
+    }
+}

@@ -1,0 +1,19 @@
+//! libp2p networking: gossip of small signed messages, request-response for bulk bytes, and the
+//! mapping from peers to organizations.
+//!
+//! An event loop ([`NetworkService`]) owns the swarm; the rest of the node talks to it through a
+//! cloneable [`NetworkHandle`] and receives [`NetworkEvent`]s. Gossip carries only digests and
+//! small signed messages; update blobs and blocks are fetched by hash over request-response with
+//! explicit size limits.
+
+mod behaviour;
+mod codec;
+mod identity;
+mod service;
+
+pub use codec::{
+    FetchCodec, FetchRequest, FetchResponse, MAX_BLOCKS_PER_RESPONSE, MAX_REQUEST_BYTES,
+    MAX_RESPONSE_BYTES,
+};
+pub use identity::{keypair_for, org_of_peer, peer_of_org};
+pub use service::{NetworkConfig, NetworkError, NetworkEvent, NetworkHandle, NetworkService};

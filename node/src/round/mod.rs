@@ -1,0 +1,8 @@
+//! Turning a round's signed updates and its aggregation outcome into ledger entries — the same
+//! code for a leader proposing, a validator re-deriving, and the simulator writing a ledger.
+
+mod assemble;
+mod metrics;
+
+pub use assemble::{assemble_entries, Excluded, RoundError};
+pub use metrics::pool_metrics;

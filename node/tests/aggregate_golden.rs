@@ -1,0 +1,100 @@
+//! Golden hashes: SHA-256 of each rule's output (f32 little-endian bytes) on a seeded input, so
+//! any change to the bits, on any machine, fails loudly.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use fedledger_ledger::Digest;
+use fedledger_node::learn::aggregate::{aggregate, Rule, UpdateRef};
+use rand::{Rng, SeedableRng};
+
+/// 15 updates of dimension 1031 (not a multiple of any lane or chunk width): 12 honest ones
+/// around a common direction, 3 attackers (scaled sign flips).
+fn input() -> (Vec<Vec<f32>>, Vec<Digest>) {
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(20261122);
+    let dim = 1031;
+    let base: Vec<f32> = (0..dim).map(|_| rng.gen_range(-1.0f32..1.0)).collect();
+    let rows = (0..15)
+        .map(|i| {
+            base.iter()
+                .map(|&b| {
+                    let noise = rng.gen_range(-0.5f32..0.5);
+                    if i < 3 {
+                        -8.0 * b + noise
+                    } else {
+                        b + noise
+                    }
+                })
+                .collect()
+        })
+        .collect();
+    let ids = (0..15u64).map(|i| Digest::of(&i.to_le_bytes())).collect();
+    (rows, ids)
+}
+
+fn hash(v: &[f32]) -> String {
+    let bytes: Vec<u8> = v.iter().flat_map(|x| x.to_le_bytes()).collect();
+    Digest::of(&bytes).to_hex()
+}
+
+#[test]
+fn outputs_are_pinned() {
+    let (rows, ids) = input();
+    let ups: Vec<UpdateRef<'_>> = rows
+        .iter()
+        .zip(&ids)
+        .map(|(r, &id)| UpdateRef { id, delta: r })
+        .collect();
+    let f = 3;
+    let want = [
+        (
+            "mean",
+            "9cb0407321d903b1155dbeaefc7db9b0e3ccd140882da8b5a4d693565e356241",
+        ),
+        (
+            "median",
+            "03c8ae56664826c3ea21ccc09824a01b799d87b3dc747646b3b3e0cac8f20db6",
+        ),
+        (
+            "trimmed-mean",
+            "e52a30018ac9931a31144d53fcc756da1b031196c8998dd09ad7639a1cd150fe",
+        ),
+        (
+            "krum",
+            "dc99145587e9e1f92338454bc9c0e0c046dc467ffad5890b2deac20422d610ab",
+        ),
+        (
+            "multi-krum",
+            "4e383f5b79b6fe952bcfb864a96d75861710e540f806f03593df3e6d22b7a49b",
+        ),
+        (
+            "bulyan",
+            "531fed540c5d8398342e5da7fffa5e23d235fbd4dd094be67780f439aede7c16",
+        ),
+        (
+            "geometric-median",
+            "4ec7cb6238b93682ce0b71fefc07dd84eb05a70d6a968996f129a53d8237f503",
+        ),
+        (
+            "centered-clipping",
+            "2214c89d3c96bd04f0acf5c8acd5fcd9c2029c8e579522023cdd4fe998261bf7",
+        ),
+    ];
+    let mut failures = Vec::new();
+    for (name, hex) in want {
+        let rule = Rule::parse(name).unwrap();
+        let got = aggregate(&rule, &ups, f).unwrap();
+        let h = hash(&got.aggregate);
+        if h != hex {
+            failures.push(format!("(\"{name}\", \"{h}\"),"));
+        }
+        // The attackers (inputs 0..3) never make it into Krum's or Multi-Krum's selection. (Bulyan
+        // can pick one late: with 7 left, 2 neighbours each, the clustered attackers look tight.)
+        if matches!(rule, Rule::Krum | Rule::MultiKrum { .. }) {
+            assert!(got.outcomes[..3].iter().all(|o| !o.included), "{name}");
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "golden hashes changed:\n{}",
+        failures.join("\n")
+    );
+}
