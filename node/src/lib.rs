@@ -2,6 +2,7 @@
 //! consensus state machine, and networking.
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
+pub mod consensus;
 pub mod learn;
 pub mod p2p;
 pub mod round;

@@ -1,6 +1,16 @@
-//! `fedledger-node`: the daemon an organization runs.
+//! `fedledger-node`: the daemon an organization runs, and its tools.
 
-fn main() {
-    eprintln!("fedledger-node: no subcommands yet");
-    std::process::exit(2);
+mod cli;
+
+use clap::Parser;
+
+fn main() -> std::process::ExitCode {
+    let args = cli::Cli::parse();
+    match cli::run(args) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("fedledger-node: {e:#}");
+            std::process::ExitCode::from(2)
+        }
+    }
 }
