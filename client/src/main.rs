@@ -1,6 +1,7 @@
 //! `fedledger`: the command-line tool for organizations and auditors.
 
 mod cmd;
+mod report;
 mod source;
 
 use clap::{Parser, Subcommand};
@@ -29,6 +30,7 @@ enum Command {
     VerifyProof(cmd::proof::VerifyArgs),
     #[command(subcommand)]
     Privacy(cmd::privacy::Command),
+    Report(cmd::report::Args),
 }
 
 fn main() -> ExitCode {
@@ -48,6 +50,7 @@ fn main() -> ExitCode {
         Command::Proof(a) => cmd::proof::prove(a),
         Command::VerifyProof(a) => cmd::proof::verify(a),
         Command::Privacy(c) => cmd::privacy::run(c),
+        Command::Report(a) => cmd::report::run(a),
     };
     match result {
         Ok(code) => code,
