@@ -23,6 +23,7 @@ h2{font-size:18px;margin:28px 0 8px}
 .verdict .big{font-size:26px;font-weight:bold;letter-spacing:.5px}
 .verdict dl{margin:8px 0 0;display:grid;grid-template-columns:max-content 1fr;gap:2px 12px}
 .verdict dt{font-weight:bold}
+.verdict .note{margin-top:8px}
 .verdict dd{margin:0;word-break:break-word;font-family:monospace}
 section.chart{background:#fff;border:1px solid #ddd;border-radius:6px;padding:8px;margin:14px 0}
 section.chart svg{max-width:100%;height:auto;display:block}
@@ -89,7 +90,7 @@ fn verdict(h: &mut String, o: &AuditOutcome) {
         Some(v) => {
             let _ = write!(
                 h,
-                r#"<div class="verdict invalid" id="verdict"><div class="big">INVALID at height {}</div><dl><dt>rule</dt><dd>{}</dd><dt>expected</dt><dd>{}</dd><dt>found</dt><dd>{}</dd></dl><div style="margin-top:8px">The {} blocks before it verified; everything below describes that prefix only.</div></div>"#,
+                r#"<div class="verdict invalid" id="verdict"><div class="big">INVALID at height {}</div><dl><dt>rule</dt><dd>{}</dd><dt>expected</dt><dd>{}</dd><dt>found</dt><dd>{}</dd></dl><div class="note">The {} blocks before it verified; everything below describes that prefix only.</div></div>"#,
                 v.height,
                 esc(v.rule.name()),
                 esc(&v.expected),
