@@ -252,7 +252,11 @@ fn report_of_a_valid_ledger_has_verdict_charts_table_and_escaped_names() {
     // membership events at their heights, both metrics.
     assert!(html.contains("round 3: excluded</title>"));
     assert!(html.contains("round 5: absent (no update)</title>"));
-    assert!(html.contains("cap of org-1 = 8.00"));
+    assert!(html.contains("cap = 8.00 (4 members)"));
+    assert!(
+        html.contains(">cap of &lt;img src=x"),
+        "the joiner's own cap line"
+    );
     // Recorded at 4 on top of height 3: effective at 3 + 1 + membership_delay (2).
     assert!(html.contains("join of &lt;img src=x onerror=alert(2)&gt;&quot;&#39;&amp; (0cd2a6a4) effective at height 6</title>"));
     assert!(html.contains("leave of org-3"));
@@ -488,7 +492,7 @@ fn chromium_renders_the_report_with_all_charts() {
     let o = run_with_timeout(
         chromium_cmd(&bin, profile.path())
             .arg(format!("--screenshot={}", shot.display()))
-            .arg("--window-size=1000,2400")
+            .arg("--window-size=1000,4000")
             .arg(&url),
         Duration::from_secs(120),
     );

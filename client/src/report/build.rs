@@ -193,14 +193,31 @@ fn epsilon(data: &ReportData, orgs: &[OrgInfo]) -> Chart {
             points,
         })
         .collect();
-    let hlines = orgs
-        .iter()
-        .enumerate()
-        .filter(|(_, o)| o.epsilon_max.is_finite())
-        .map(|(i, o)| HLine {
-            label: format!("cap of {} = {:.2}", o.name, o.epsilon_max),
-            color: color(i),
-            y: o.epsilon_max,
+    // One cap line per distinct cap: in the member's color when it is its own, in grey with a
+    // count when several members share it (equal caps would otherwise hide each other).
+    let mut caps: Vec<(f64, Vec<usize>)> = Vec::new();
+    for (i, o) in orgs.iter().enumerate() {
+        if !o.epsilon_max.is_finite() {
+            continue;
+        }
+        match caps.iter_mut().find(|(c, _)| *c == o.epsilon_max) {
+            Some((_, v)) => v.push(i),
+            None => caps.push((o.epsilon_max, vec![i])),
+        }
+    }
+    let hlines = caps
+        .into_iter()
+        .map(|(cap, members)| match members.as_slice() {
+            [i] => HLine {
+                label: format!("cap of {} = {cap:.2}", orgs[*i].name),
+                color: color(*i),
+                y: cap,
+            },
+            many => HLine {
+                label: format!("cap = {cap:.2} ({} members)", many.len()),
+                color: "#888888",
+                y: cap,
+            },
         })
         .collect();
     let svg = charts::line_chart(&LineChart {

@@ -61,7 +61,8 @@ pub fn page(
     for c in charts {
         let _ = write!(
             h,
-            r#"<section class="chart" id="chart-{}"><h2>{}</h2>{}</section>"#,
+            // The SVG carries its own title (so the PNGs do too); no heading repeats it.
+            r#"<section class="chart" id="chart-{}" aria-label="{}">{}</section>"#,
             esc(c.slug),
             esc(&c.title),
             c.svg
