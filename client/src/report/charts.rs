@@ -531,6 +531,7 @@ pub fn timeline(chart_title: &str, rows: &[TimelineRow], last_height: u64) -> St
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
 

@@ -70,6 +70,7 @@ pub fn write_all(dir: &Path, charts: &[super::build::Chart]) -> anyhow::Result<V
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
     use crate::report::svg::{Anchor, Svg, TextStyle};
