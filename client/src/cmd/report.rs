@@ -33,7 +33,7 @@ pub struct Args {
 pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     let genesis = Genesis::load(&a.genesis)?;
     let mut data = ReportData::default();
-    let outcome = audit_source(&genesis, &a.source, |b, s| data.observe(b, s))?;
+    let outcome = audit_source(&genesis, &a.source, |b, _| data.observe(b))?;
     let rendered = report::render(&outcome, &data);
     std::fs::write(&a.out, &rendered.html)
         .with_context(|| format!("writing {}", a.out.display()))?;

@@ -330,3 +330,95 @@ fn timeline(data: &ReportData, orgs: &[OrgInfo], membership: &[MembershipEvent])
         svg: charts::timeline(title, &rows, last),
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+    use crate::report::data::RoundRecord;
+    use fedledger_ledger::{Digest, OrgId};
+
+    fn org(i: u8, joined_at: u64) -> OrgInfo {
+        OrgInfo {
+            id: OrgId([i; 32]),
+            name: format!("org {i}"),
+            epsilon_max: 8.0,
+            epsilon_spent: 0.0,
+            joined_at,
+            left_at: None,
+            updates: 0,
+            exclusions: 0,
+            proposed: 0,
+        }
+    }
+
+    fn rounds(n: u64, excluded_at: u64) -> ReportData {
+        let a = OrgId([1; 32]);
+        let b = OrgId([2; 32]);
+        ReportData {
+            rounds: (1..=n)
+                .map(|h| RoundRecord {
+                    height: h,
+                    view: 0,
+                    hash: Digest::ZERO,
+                    proposer: a,
+                    timestamp_ms: h,
+                    signers: vec![a],
+                    metrics: None,
+                    included: if h == excluded_at { vec![] } else { vec![a] },
+                    excluded: if h == excluded_at { vec![a] } else { vec![] },
+                    epsilon: vec![(a, h as f64 / n as f64), (b, 0.5)],
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn long_ledgers_are_bucketed_and_an_exclusion_stays_visible() {
+        let data = rounds(1000, 500);
+        let orgs = vec![org(1, 0), org(2, 700)];
+        let c = contributions(&data, &orgs);
+        let columns = c.svg.matches("org 1 (").count();
+        assert!(columns <= MAX_COLUMNS + 1, "{columns} columns");
+        assert!(
+            c.svg.contains("rounds 496–500: excluded</title>"),
+            "bucket of 5"
+        );
+        // org 2 joined at 700: earlier buckets say not a member, later ones absent.
+        assert!(c
+            .svg
+            .contains("org 2 (02020202), rounds 1–5: not a member</title>"));
+        assert!(c
+            .svg
+            .contains("org 2 (02020202), rounds 996–1000: absent (no update)</title>"));
+    }
+
+    #[test]
+    fn charts_without_summaries_or_rounds_say_so() {
+        let data = rounds(3, 0);
+        let orgs = vec![org(1, 0)];
+        let all = all(&data, &orgs, &[]);
+        assert_eq!(all.len(), 6);
+        assert!(all[0].svg.contains("no round summaries recorded"));
+        let empty = all_for_empty();
+        assert!(empty.iter().filter(|c| c.svg.contains(NO_ROUNDS)).count() >= 5);
+        for c in empty {
+            assert!(c.svg.starts_with("<svg"), "{}", c.slug);
+        }
+    }
+
+    fn all_for_empty() -> Vec<Chart> {
+        all(&ReportData::default(), &[org(1, 0)], &[])
+    }
+
+    #[test]
+    fn epsilon_points_per_member_and_shared_caps_grouped() {
+        let data = rounds(4, 0);
+        let orgs = vec![org(1, 0), org(2, 3)];
+        let c = epsilon(&data, &orgs);
+        assert!(c.svg.contains("org 1 (01010101) — round 4: 1.0000"));
+        // org 2 spent 0.5 every round per the records, so it has points from round 1.
+        assert!(c.svg.contains("org 2 (02020202) — round 1: 0.5000"));
+        assert!(c.svg.contains("cap = 8.00 (2 members)"));
+    }
+}

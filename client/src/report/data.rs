@@ -1,7 +1,7 @@
 //! The per-round series a report draws, collected from each verified block (never whole blocks).
 
 use fedledger_ledger::block::Entry;
-use fedledger_ledger::verify::{AuditOutcome, ChainState};
+use fedledger_ledger::verify::AuditOutcome;
 use fedledger_ledger::{Block, Digest, OrgId};
 use std::collections::BTreeMap;
 
@@ -54,7 +54,7 @@ pub struct ReportData {
 
 impl ReportData {
     /// Record `block` (called by the audit after it verified).
-    pub fn observe(&mut self, block: &Block, _state: &ChainState) {
+    pub fn observe(&mut self, block: &Block) {
         let mut updates = Vec::new();
         let mut excluded = Vec::new();
         let mut epsilon = Vec::new();
