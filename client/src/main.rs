@@ -1,6 +1,7 @@
 //! `fedledger`: the command-line tool for organizations and auditors.
 
 mod cmd;
+mod report;
 mod source;
 
 use clap::{Parser, Subcommand};
@@ -33,6 +34,7 @@ enum Command {
     Simulate(Box<cmd::simulate::Args>),
     #[command(subcommand)]
     Bench(cmd::bench::Command),
+    Report(cmd::report::Args),
 }
 
 fn main() -> ExitCode {
@@ -55,6 +57,7 @@ fn main() -> ExitCode {
         Command::Privacy(c) => cmd::privacy::run(c),
         Command::Simulate(a) => cmd::simulate::run(*a),
         Command::Bench(c) => cmd::bench::run(c),
+        Command::Report(a) => cmd::report::run(a),
     };
     match result {
         Ok(code) => code,

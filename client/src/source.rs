@@ -1,8 +1,10 @@
 //! Where a ledger is read from: a node's data dir or an export file.
 
 use anyhow::Context;
-use fedledger_ledger::export::ExportReader;
+use fedledger_ledger::export::{audit_export, ExportReader};
 use fedledger_ledger::store::{LedgerStore, SledStore, LEDGER_SUBDIR};
+use fedledger_ledger::verify::{audit, AuditOutcome, ChainState};
+use fedledger_ledger::{Block, Genesis, LedgerError};
 use std::path::PathBuf;
 
 /// `--data-dir DIR | --file FILE`.
@@ -45,4 +47,37 @@ impl LedgerSource {
 /// The store's tip height, for progress bars.
 pub fn tip_height(store: &SledStore) -> u64 {
     store.tip().ok().flatten().map(|t| t.0).unwrap_or(0)
+}
+
+/// Audit the ledger `source` names against `genesis`, calling `on_block` after each verified
+/// block. A framing error of an export is reported as a violation (at height 0 when the header is
+/// unreadable), so callers can still show the verified prefix; only unreadable inputs are errors.
+pub fn audit_source<F>(
+    genesis: &Genesis,
+    source: &LedgerSource,
+    on_block: F,
+) -> anyhow::Result<AuditOutcome>
+where
+    F: FnMut(&Block, &ChainState),
+{
+    if let Some(store) = source.store()? {
+        return Ok(audit(genesis, store.blocks(1), on_block));
+    }
+    let path = source
+        .file
+        .as_ref()
+        .context("--data-dir or --file is required")?;
+    let f = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
+    match audit_export(
+        genesis,
+        std::io::BufReader::with_capacity(1 << 20, f),
+        on_block,
+    ) {
+        Ok(o) => Ok(o),
+        Err(LedgerError::Invalid(v)) => Ok(AuditOutcome {
+            report: ChainState::new(genesis).report(),
+            violation: Some(*v),
+        }),
+        Err(e) => Err(e.into()),
+    }
 }

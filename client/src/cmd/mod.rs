@@ -10,6 +10,7 @@ pub mod privacy;
 pub mod proof;
 pub mod simulate;
 mod simulate_ledger;
+pub mod report;
 
 /// Print `value` as pretty JSON on stdout.
 pub fn print_json<T: serde::Serialize>(value: &T) -> anyhow::Result<()> {
