@@ -8,9 +8,9 @@ pub mod genesis;
 pub mod keygen;
 pub mod privacy;
 pub mod proof;
+pub mod report;
 pub mod simulate;
 mod simulate_ledger;
-pub mod report;
 
 /// Print `value` as pretty JSON on stdout.
 pub fn print_json<T: serde::Serialize>(value: &T) -> anyhow::Result<()> {
