@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # One command: simulate an 8-organization federation on built-in synthetic customer data with
 # differential privacy and two attackers under Krum, write the signed ledger it produces, audit it
-# offline from the genesis alone, export it, and prove and verify one entry.
+# offline from the genesis alone, write the HTML audit report, export it, show that a flipped byte
+# is caught, and prove and verify one entry.
 #
 # Usage: scripts/demo.sh [--keep] [extra `fedledger simulate` options]
 # Not a networked testnet: nodes do not run as processes yet (see README, Status).
@@ -23,6 +24,10 @@ $F simulate --orgs 8 --rounds 10 --rule krum --byzantine 2 --attack sign-flip \
 
 echo; echo "== auditing the ledger offline against its genesis"
 $F audit --genesis "$out/ledger/genesis.toml" --data-dir "$out/ledger"
+
+echo; echo "== writing the audit report (HTML with charts; keep it with --keep)"
+$F report --genesis "$out/ledger/genesis.toml" --data-dir "$out/ledger" --out "$out/report.html"
+echo "report: $out/report.html"
 
 echo; echo "== exporting it to one file and auditing the file"
 $F export --data-dir "$out/ledger" --out "$out/ledger.fedledger"
