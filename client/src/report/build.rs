@@ -62,98 +62,83 @@ fn has_metrics(data: &ReportData) -> bool {
     data.rounds.iter().any(|r| r.metrics.is_some())
 }
 
-fn quality(data: &ReportData) -> Chart {
-    let title = "Global accuracy and AUC per round";
+/// A line chart of round-summary metrics, or an empty-state chart when no round has a summary.
+fn metric_chart(
+    data: &ReportData,
+    slug: &'static str,
+    title: &str,
+    y_label: &str,
+    y_domain: Option<(f64, f64)>,
+    series: Vec<Series>,
+) -> Chart {
     let svg = if !has_metrics(data) {
-        charts::empty(
-            title,
-            if data.rounds.is_empty() {
-                NO_ROUNDS
-            } else {
-                "no round summaries recorded"
-            },
-        )
+        let why = if data.rounds.is_empty() {
+            NO_ROUNDS
+        } else {
+            "no round summaries recorded"
+        };
+        charts::empty(title, why)
     } else {
         charts::line_chart(&LineChart {
             title: title.into(),
-            y_label: "accuracy / AUC".into(),
-            y_domain: Some((0.0, 1.0)),
+            y_label: y_label.into(),
+            y_domain,
             x_domain: x_domain(data),
-            series: vec![
-                metric_series(data, "accuracy", color(0), false, |m| m.accuracy),
-                metric_series(data, "AUC", color(1), false, |m| m.auc),
-            ],
+            series,
             hlines: vec![],
         })
     };
     Chart {
-        slug: "accuracy",
+        slug,
         title: title.into(),
         svg,
     }
+}
+
+fn quality(data: &ReportData) -> Chart {
+    let series = vec![
+        metric_series(data, "accuracy", color(0), false, |m| m.accuracy),
+        metric_series(data, "AUC", color(1), false, |m| m.auc),
+    ];
+    metric_chart(
+        data,
+        "accuracy",
+        "Global accuracy and AUC per round",
+        "accuracy / AUC",
+        Some((0.0, 1.0)),
+        series,
+    )
 }
 
 fn loss(data: &ReportData) -> Chart {
-    let title = "Global log loss per round";
-    let svg = if !has_metrics(data) {
-        charts::empty(
-            title,
-            if data.rounds.is_empty() {
-                NO_ROUNDS
-            } else {
-                "no round summaries recorded"
-            },
-        )
-    } else {
-        charts::line_chart(&LineChart {
-            title: title.into(),
-            y_label: "mean log loss".into(),
-            y_domain: None,
-            x_domain: x_domain(data),
-            series: vec![metric_series(data, "loss", color(3), false, |m| m.loss)],
-            hlines: vec![],
-        })
-    };
-    Chart {
-        slug: "loss",
-        title: title.into(),
-        svg,
-    }
+    let series = vec![metric_series(data, "loss", color(3), false, |m| m.loss)];
+    metric_chart(
+        data,
+        "loss",
+        "Global log loss per round",
+        "mean log loss",
+        None,
+        series,
+    )
 }
 
 fn fairness(data: &ReportData) -> Chart {
-    let title = "Fairness gaps per round";
-    let svg = if !has_metrics(data) {
-        charts::empty(
-            title,
-            if data.rounds.is_empty() {
-                NO_ROUNDS
-            } else {
-                "no round summaries recorded"
-            },
-        )
-    } else {
-        charts::line_chart(&LineChart {
-            title: title.into(),
-            y_label: "gap between groups".into(),
-            y_domain: None,
-            x_domain: x_domain(data),
-            series: vec![
-                metric_series(data, "demographic parity gap", color(4), false, |m| {
-                    m.parity_gap
-                }),
-                metric_series(data, "equal opportunity gap", color(6), false, |m| {
-                    m.opportunity_gap
-                }),
-            ],
-            hlines: vec![],
-        })
-    };
-    Chart {
-        slug: "fairness",
-        title: title.into(),
-        svg,
-    }
+    let series = vec![
+        metric_series(data, "demographic parity gap", color(4), false, |m| {
+            m.parity_gap
+        }),
+        metric_series(data, "equal opportunity gap", color(6), false, |m| {
+            m.opportunity_gap
+        }),
+    ];
+    metric_chart(
+        data,
+        "fairness",
+        "Fairness gaps per round",
+        "gap between groups",
+        None,
+        series,
+    )
 }
 
 /// Cumulative epsilon per member, carried forward between its spends, from the round it first
