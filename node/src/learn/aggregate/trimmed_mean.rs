@@ -11,22 +11,34 @@ use super::Outcome;
 /// ascending order (they come out of a full sorting network), so the result is a function of
 /// the values alone.
 pub(crate) fn run(input: &Input<'_>) -> Result<(Vec<f32>, Vec<Outcome>), AggregateError> {
-    let n = input.n();
-    let f = input.f;
+    let (n, f) = (input.n(), input.f);
     let kept = (n - 2 * f) as f64;
-    let net = Network::sort(n);
-    let mut out = vec![0.0f32; input.dim];
-    let mut outside = vec![0u64; n];
-    let scanned = columns::for_each_block(&input.rows, input.dim, &net, |start, len, wires| {
+    coordinatewise(input, &Network::sort(n), |dst, wires| {
         let mut acc = [0.0f64; LANES];
         for wire in &wires[f..n - f] {
             for (a, &x) in acc.iter_mut().zip(wire) {
                 *a += f64::from(x);
             }
         }
-        for (o, a) in out[start..start + len].iter_mut().zip(acc) {
+        for (o, a) in dst.iter_mut().zip(acc) {
             *o = canon((a / kept) as f32);
         }
+    })
+}
+
+/// Drives a coordinate-wise rule: `fill` writes one block of outputs from that block's wires
+/// (the network's outputs, in the order it sorts them); for the outcomes, it counts per update
+/// the coordinates where it lay outside the central n-2f values (wires f and n-1-f).
+pub(crate) fn coordinatewise(
+    input: &Input<'_>,
+    net: &Network,
+    mut fill: impl FnMut(&mut [f32], &[[f32; LANES]]),
+) -> Result<(Vec<f32>, Vec<Outcome>), AggregateError> {
+    let (n, f) = (input.n(), input.f);
+    let mut out = vec![0.0f32; input.dim];
+    let mut outside = vec![0u64; n];
+    let scanned = columns::for_each_block(&input.rows, input.dim, net, |start, len, wires| {
+        fill(&mut out[start..start + len], wires);
         if f > 0 {
             columns::count_outside(
                 &input.rows,
