@@ -13,9 +13,9 @@ use crate::block::{
 use crate::digest::Digest;
 use crate::genesis::{self, Genesis, FORMAT_VERSION};
 use crate::identity::OrgId;
-use crate::privacy::{Converter, RdpCurve};
+use crate::privacy::{Converter, RdpCache, RdpCurve};
 use std::cell::RefCell;
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashSet};
 
 /// Relative tolerance between a recorded cumulative epsilon and the recomputed one. The accountant
 /// is bit-identical across machines, so our own nodes agree exactly; the tolerance lets independent
@@ -57,7 +57,7 @@ pub struct ChainState {
     seen_requests: HashSet<Digest>,
     membership: Vec<MembershipEvent>,
     converter: Converter,
-    curves: RefCell<HashMap<(u64, u64), RdpCurve>>,
+    curves: RefCell<RdpCache>,
     totals: Totals,
 }
 
@@ -127,7 +127,7 @@ impl ChainState {
             seen_requests: HashSet::new(),
             membership: Vec::new(),
             converter,
-            curves: RefCell::new(HashMap::new()),
+            curves: RefCell::new(RdpCache::new(CURVE_CACHE_LIMIT)),
             totals: Totals::default(),
         }
     }
@@ -184,22 +184,11 @@ impl ChainState {
     }
 
     fn add_spend(&self, curve: &mut RdpCurve, spend: &DpSpend) -> Result<(), String> {
-        let key = (
-            spend.sampling_rate.to_bits(),
-            spend.noise_multiplier.to_bits(),
-        );
         let mut cache = self.curves.borrow_mut();
-        if !cache.contains_key(&key) {
-            let c = RdpCurve::sampled_gaussian(spend.sampling_rate, spend.noise_multiplier)
-                .map_err(|e| e.to_string())?;
-            if cache.len() >= CURVE_CACHE_LIMIT {
-                cache.clear();
-            }
-            cache.insert(key, c);
-        }
-        if let Some(per_step) = cache.get(&key) {
-            curve.add_steps(per_step, spend.steps);
-        }
+        let per_step = cache
+            .get(spend.sampling_rate, spend.noise_multiplier)
+            .map_err(|e| e.to_string())?;
+        curve.add_steps(per_step, spend.steps);
         Ok(())
     }
 
