@@ -3,6 +3,7 @@
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod consensus;
+pub mod daemon;
 pub mod learn;
 pub mod p2p;
 pub mod round;

@@ -17,7 +17,7 @@ pub struct Args {
     /// The organization's display name, stored in the key file.
     #[arg(long, default_value = "")]
     name: String,
-    /// Print {"org_id", "name", "key_file"} as JSON.
+    /// Print {"org_id", "peer_id", "name", "key_file"} as JSON.
     #[arg(long)]
     json: bool,
 }
@@ -27,16 +27,21 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     let key = OrgKey::generate(a.name.clone());
     key.write_to(&a.out)
         .with_context(|| format!("writing {}", a.out.display()))?;
+    // The node's libp2p identity is the same key: peers dial `/ip4/../tcp/../p2p/PEER_ID`.
+    let peer_id = fedledger_node::p2p::peer_of_org(&key.id())
+        .map(|p| p.to_string())
+        .unwrap_or_default();
     if a.json {
         super::print_json(&serde_json::json!({
             "org_id": key.id().to_hex(),
+            "peer_id": peer_id,
             "name": a.name,
             "key_file": a.out.display().to_string(),
         }))?;
     } else {
         println!("{}", key.id());
         eprintln!(
-            "wrote {} (mode 0600); keep it secret and back it up",
+            "wrote {} (mode 0600); keep it secret and back it up; libp2p peer id {peer_id}",
             a.out.display()
         );
     }

@@ -1,5 +1,6 @@
 //! Command-line interface: one module per subcommand.
 
+mod run;
 mod sim;
 
 use clap::{Parser, Subcommand};
@@ -19,11 +20,14 @@ pub struct Cli {
 pub enum Command {
     /// Run the consensus protocol in the deterministic simulator and check its properties.
     Sim(sim::SimArgs),
+    /// Run the node daemon of one organization.
+    Run(run::RunArgs),
 }
 
 /// Run the parsed command; the exit code says whether it found problems.
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Sim(a) => sim::run(a),
+        Command::Run(a) => run::run(a),
     }
 }

@@ -2,7 +2,9 @@
 //! code for a leader proposing, a validator re-deriving, and the simulator writing a ledger.
 
 mod assemble;
+mod compute;
 mod metrics;
 
 pub use assemble::{assemble_entries, Excluded, RoundError};
+pub use compute::{check_block, compute_round, contributions_of, RoundResult};
 pub use metrics::pool_metrics;

@@ -1,0 +1,389 @@
+//! The node's TOML configuration: documented defaults, environment overrides and validation
+//! that names the offending key.
+
+use super::error::DaemonError;
+use serde::{Deserialize, Serialize};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+/// Everything `fedledger-node run` needs. See `configs/node.example.toml` for every key.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodeConfig {
+    /// Directory for the ledger, update blobs, consensus state and privacy spends (sled).
+    pub data_dir: PathBuf,
+    /// The organization's key file (`fedledger keygen`).
+    pub key: PathBuf,
+    /// The consortium's genesis file.
+    pub genesis: PathBuf,
+    /// Peer-to-peer settings.
+    #[serde(default)]
+    pub network: NetworkSection,
+    /// The status and metrics HTTP listener.
+    #[serde(default)]
+    pub status: StatusSection,
+    /// This member's training data.
+    #[serde(default)]
+    pub data: DataSection,
+    /// Local training.
+    #[serde(default)]
+    pub training: TrainingSection,
+}
+
+/// `[network]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NetworkSection {
+    /// Multiaddrs to listen on.
+    #[serde(default = "default_listen")]
+    pub listen: Vec<String>,
+    /// Peers to dial at start and redial after a disconnect, with their `/p2p/PEER_ID`.
+    #[serde(default)]
+    pub bootstrap: Vec<String>,
+    /// Gossipsub heartbeat, milliseconds.
+    #[serde(default = "default_heartbeat_ms")]
+    pub heartbeat_ms: u64,
+    /// How often disconnected bootstrap peers are redialled, milliseconds.
+    #[serde(default = "default_redial_ms")]
+    pub redial_ms: u64,
+    /// How long to wait for an update blob or a batch of blocks from a peer, milliseconds.
+    #[serde(default = "default_fetch_timeout_ms")]
+    pub fetch_timeout_ms: u64,
+}
+
+/// `[status]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StatusSection {
+    /// Address of the HTTP listener for `/status` and `/metrics`; empty to disable. Loopback by
+    /// default: the status reveals nothing secret, but the node is not a web server.
+    #[serde(default = "default_status_listen")]
+    pub listen: String,
+}
+
+/// `[data]`: where this member's customers come from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DataSection {
+    /// `synthetic` (the built-in generator) or `csv`.
+    #[serde(default = "default_source")]
+    pub source: String,
+    /// CSV file (source = "csv").
+    #[serde(default)]
+    pub path: Option<PathBuf>,
+    /// Schema TOML for the CSV (source = "csv").
+    #[serde(default)]
+    pub schema: Option<PathBuf>,
+    /// Which synthetic organization's customers this member holds (source = "synthetic").
+    #[serde(default)]
+    pub synthetic_org: usize,
+    /// Customers per synthetic organization.
+    #[serde(default = "default_rows")]
+    pub synthetic_rows: usize,
+    /// Seed of the synthetic population (the same on every member).
+    #[serde(default = "default_seed")]
+    pub synthetic_seed: u64,
+    /// Share of local rows held out to evaluate the global model each round.
+    #[serde(default = "default_holdout")]
+    pub holdout: f64,
+}
+
+/// `[training]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrainingSection {
+    /// Learning rate of local SGD.
+    #[serde(default = "default_lr")]
+    pub lr: f32,
+    /// Heavy-ball momentum.
+    #[serde(default = "default_momentum")]
+    pub momentum: f32,
+    /// Testing only: make this member attack (`sign-flip`, `gaussian`, `scaling`, `label-flip`).
+    #[serde(default)]
+    pub attack: Option<String>,
+    /// Stop training after this round (0 = the genesis `max_rounds`, or forever if that is 0).
+    #[serde(default)]
+    pub stop_after: u64,
+}
+
+fn default_listen() -> Vec<String> {
+    vec!["/ip4/0.0.0.0/tcp/7100".into()]
+}
+fn default_heartbeat_ms() -> u64 {
+    500
+}
+fn default_redial_ms() -> u64 {
+    2000
+}
+fn default_fetch_timeout_ms() -> u64 {
+    30_000
+}
+fn default_status_listen() -> String {
+    "127.0.0.1:7180".into()
+}
+fn default_source() -> String {
+    "synthetic".into()
+}
+fn default_rows() -> usize {
+    1000
+}
+fn default_seed() -> u64 {
+    7
+}
+fn default_holdout() -> f64 {
+    0.2
+}
+fn default_lr() -> f32 {
+    0.1
+}
+fn default_momentum() -> f32 {
+    0.9
+}
+
+impl Default for NetworkSection {
+    fn default() -> Self {
+        NetworkSection {
+            listen: default_listen(),
+            bootstrap: Vec::new(),
+            heartbeat_ms: default_heartbeat_ms(),
+            redial_ms: default_redial_ms(),
+            fetch_timeout_ms: default_fetch_timeout_ms(),
+        }
+    }
+}
+impl Default for StatusSection {
+    fn default() -> Self {
+        StatusSection {
+            listen: default_status_listen(),
+        }
+    }
+}
+impl Default for DataSection {
+    fn default() -> Self {
+        DataSection {
+            source: default_source(),
+            path: None,
+            schema: None,
+            synthetic_org: 0,
+            synthetic_rows: default_rows(),
+            synthetic_seed: default_seed(),
+            holdout: default_holdout(),
+        }
+    }
+}
+impl Default for TrainingSection {
+    fn default() -> Self {
+        TrainingSection {
+            lr: default_lr(),
+            momentum: default_momentum(),
+            attack: None,
+            stop_after: 0,
+        }
+    }
+}
+
+/// Environment variables that override keys of the file (for containers and scripts).
+pub const ENV_OVERRIDES: [(&str, &str); 6] = [
+    ("FEDLEDGER_DATA_DIR", "data_dir"),
+    ("FEDLEDGER_KEY", "key"),
+    ("FEDLEDGER_GENESIS", "genesis"),
+    ("FEDLEDGER_LISTEN", "network.listen (comma-separated)"),
+    ("FEDLEDGER_BOOTSTRAP", "network.bootstrap (comma-separated)"),
+    ("FEDLEDGER_STATUS_LISTEN", "status.listen"),
+];
+
+impl NodeConfig {
+    /// Read `path`, apply environment overrides, resolve relative paths against the file's
+    /// directory, and validate.
+    pub fn load(path: &Path) -> Result<Self, DaemonError> {
+        let text = std::fs::read_to_string(path).map_err(|e| DaemonError::Config {
+            key: "-".into(),
+            reason: format!("cannot read {}: {e}", path.display()),
+        })?;
+        let mut cfg = Self::parse(&text)?;
+        cfg.apply_env(|k| std::env::var(k).ok());
+        let base = path.parent().unwrap_or(Path::new("."));
+        cfg.resolve(base);
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    /// Parse TOML text (no overrides, no validation).
+    pub fn parse(text: &str) -> Result<Self, DaemonError> {
+        toml::from_str(text).map_err(|e| DaemonError::Config {
+            key: "toml".into(),
+            reason: e.to_string(),
+        })
+    }
+
+    /// Apply `FEDLEDGER_*` overrides read through `get`.
+    pub fn apply_env(&mut self, get: impl Fn(&str) -> Option<String>) {
+        let list = |s: String| -> Vec<String> {
+            s.split(',')
+                .map(str::trim)
+                .filter(|x| !x.is_empty())
+                .map(String::from)
+                .collect()
+        };
+        if let Some(v) = get("FEDLEDGER_DATA_DIR") {
+            self.data_dir = v.into();
+        }
+        if let Some(v) = get("FEDLEDGER_KEY") {
+            self.key = v.into();
+        }
+        if let Some(v) = get("FEDLEDGER_GENESIS") {
+            self.genesis = v.into();
+        }
+        if let Some(v) = get("FEDLEDGER_LISTEN") {
+            self.network.listen = list(v);
+        }
+        if let Some(v) = get("FEDLEDGER_BOOTSTRAP") {
+            self.network.bootstrap = list(v);
+        }
+        if let Some(v) = get("FEDLEDGER_STATUS_LISTEN") {
+            self.status.listen = v;
+        }
+    }
+
+    fn resolve(&mut self, base: &Path) {
+        let fix = |p: &mut PathBuf| {
+            if p.is_relative() {
+                *p = base.join(&*p);
+            }
+        };
+        fix(&mut self.data_dir);
+        fix(&mut self.key);
+        fix(&mut self.genesis);
+        if let Some(p) = self.data.path.as_mut() {
+            fix(p);
+        }
+        if let Some(p) = self.data.schema.as_mut() {
+            fix(p);
+        }
+    }
+
+    /// Check every value; the error names the key.
+    pub fn validate(&self) -> Result<(), DaemonError> {
+        let bad = |key: &str, reason: String| {
+            Err(DaemonError::Config {
+                key: key.into(),
+                reason,
+            })
+        };
+        if self.network.listen.is_empty() {
+            return bad("network.listen", "needs at least one address".into());
+        }
+        for (key, list) in [
+            ("network.listen", &self.network.listen),
+            ("network.bootstrap", &self.network.bootstrap),
+        ] {
+            for a in list {
+                if let Err(e) = a.parse::<libp2p::Multiaddr>() {
+                    return bad(key, format!("`{a}` is not a multiaddr: {e}"));
+                }
+            }
+        }
+        if self.network.heartbeat_ms == 0 || self.network.heartbeat_ms > 60_000 {
+            return bad("network.heartbeat_ms", "must be in 1..=60000".into());
+        }
+        if self.network.fetch_timeout_ms == 0 {
+            return bad("network.fetch_timeout_ms", "must be positive".into());
+        }
+        if !self.status.listen.is_empty() && self.status.listen.parse::<SocketAddr>().is_err() {
+            return bad(
+                "status.listen",
+                format!("`{}` is not an IP:port", self.status.listen),
+            );
+        }
+        match self.data.source.as_str() {
+            "synthetic" => {
+                if self.data.synthetic_rows < 10 {
+                    return bad("data.synthetic_rows", "must be at least 10".into());
+                }
+            }
+            "csv" => {
+                if self.data.path.is_none() {
+                    return bad("data.path", "required when data.source = \"csv\"".into());
+                }
+                if self.data.schema.is_none() {
+                    return bad("data.schema", "required when data.source = \"csv\"".into());
+                }
+            }
+            other => {
+                return bad(
+                    "data.source",
+                    format!("`{other}`: expected \"synthetic\" or \"csv\""),
+                )
+            }
+        }
+        if !(self.data.holdout > 0.0 && self.data.holdout < 1.0) {
+            return bad("data.holdout", "must be in (0, 1)".into());
+        }
+        if !(self.training.lr.is_finite() && self.training.lr > 0.0) {
+            return bad("training.lr", "must be a positive number".into());
+        }
+        if !(self.training.momentum.is_finite() && (0.0..1.0).contains(&self.training.momentum)) {
+            return bad("training.momentum", "must be in [0, 1)".into());
+        }
+        if let Some(a) = &self.training.attack {
+            match a.parse::<crate::learn::attack::Attack>() {
+                Ok(at) if at.is_colluding() => {
+                    return bad(
+                        "training.attack",
+                        format!("`{a}` needs the honest updates; a node can mount sign-flip, gaussian, scaling or label-flip"),
+                    )
+                }
+                Ok(_) => {}
+                Err(e) => return bad("training.attack", e.to_string()),
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINIMAL: &str = "data_dir = \"d\"\nkey = \"k\"\ngenesis = \"g\"\n";
+
+    #[test]
+    fn defaults_fill_a_minimal_file() {
+        let c = NodeConfig::parse(MINIMAL).unwrap();
+        c.validate().unwrap();
+        assert_eq!(c.status.listen, "127.0.0.1:7180");
+        assert_eq!(c.data.source, "synthetic");
+    }
+
+    #[test]
+    fn errors_name_the_key() {
+        let e = NodeConfig::parse(&format!("{MINIMAL}[network]\nlisten = [\"nonsense\"]\n"))
+            .unwrap()
+            .validate()
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("network.listen"), "{e}");
+        let e = NodeConfig::parse(&format!("{MINIMAL}[trainin]\nlr = 1\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("trainin"), "{e}");
+        let e = NodeConfig::parse(&format!("{MINIMAL}[data]\nsource = \"csv\"\n"))
+            .unwrap()
+            .validate()
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("data.path"), "{e}");
+    }
+
+    #[test]
+    fn environment_overrides_the_file() {
+        let mut c = NodeConfig::parse(MINIMAL).unwrap();
+        c.apply_env(|k| match k {
+            "FEDLEDGER_BOOTSTRAP" => Some("/ip4/127.0.0.1/tcp/1, /ip4/127.0.0.1/tcp/2".into()),
+            "FEDLEDGER_STATUS_LISTEN" => Some("127.0.0.1:9".into()),
+            _ => None,
+        });
+        assert_eq!(c.network.bootstrap.len(), 2);
+        assert_eq!(c.status.listen, "127.0.0.1:9");
+    }
+}

@@ -1,0 +1,501 @@
+//! The node: owns the consensus state machine, the stores and the model, and turns network
+//! events, timers and finished background work into state-machine events and back into actions.
+
+use super::config::NodeConfig;
+use super::error::DaemonError;
+use super::learner::{Learner, LocalUpdate};
+use super::state::{NodeState, StoredModel};
+use super::status::{self, Shared};
+use crate::consensus::{self, Action, Consensus, Event, Message, Timer};
+use crate::learn::aggregate::Rule;
+use crate::learn::model::model_hash;
+use crate::p2p::{NetworkConfig, NetworkEvent, NetworkHandle, NetworkService};
+use fedledger_ledger::block::UpdateCommitment;
+use fedledger_ledger::store::{LedgerStore, SledStore, LEDGER_SUBDIR};
+use fedledger_ledger::verify::ChainState;
+use fedledger_ledger::{Block, BlockHeader, Digest, Entry, Genesis, OrgId, OrgKey};
+use libp2p::PeerId;
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::mpsc;
+use tracing::{error, info, warn};
+
+pub(super) const TARGET: &str = "fedledger::node";
+
+/// Work finished outside the event loop.
+#[derive(Debug)]
+pub(super) enum Internal {
+    /// A consensus timer fired.
+    Timer(Timer),
+    /// Local training for a round finished.
+    Trained {
+        round: u64,
+        result: Result<LocalUpdate, String>,
+    },
+    /// A blob fetch finished: verified bytes, or `None` if no peer had it.
+    Blob {
+        hash: Digest,
+        bytes: Option<Vec<u8>>,
+    },
+    /// Blocks fetched for catch-up, from `org`'s node.
+    Blocks { org: OrgId, blocks: Vec<Block> },
+    /// A fetch of blocks finished (successfully or not): another may start.
+    SyncDone,
+}
+
+/// An update announced for the current round.
+#[derive(Debug, Clone)]
+pub(super) struct PoolEntry {
+    pub commitment: UpdateCommitment,
+    /// Who told us (first forwarder), to fetch the bytes from.
+    pub source: Option<PeerId>,
+}
+
+/// A proposal waiting for update bytes before it can be judged.
+#[derive(Debug, Clone)]
+pub(super) struct PendingValidation {
+    pub height: u64,
+    pub view: u64,
+    pub header: BlockHeader,
+    pub entries: Vec<Entry>,
+    pub since: Instant,
+}
+
+/// The running node.
+#[derive(Debug)]
+pub struct Node {
+    pub(super) cfg: NodeConfig,
+    pub(super) genesis: Genesis,
+    pub(super) key: OrgKey,
+    pub(super) me: OrgId,
+    pub(super) chain_id: Digest,
+    pub(super) rule: Rule,
+    pub(super) store: SledStore,
+    pub(super) state: NodeState,
+    pub(super) consensus: Consensus,
+    pub(super) learner: Arc<Learner>,
+    /// The model after height `model.height`, and the ledger state at that height.
+    pub(super) model: StoredModel,
+    pub(super) model_chain: ChainState,
+    /// Next models computed while proposing or validating, by model hash.
+    pub(super) candidates: BTreeMap<Digest, Vec<f32>>,
+    /// Announcements of the current round, by member; later rounds are buffered.
+    pub(super) pool: BTreeMap<OrgId, PoolEntry>,
+    pub(super) early: BTreeMap<u64, Vec<PoolEntry>>,
+    pub(super) pending_payload: Option<(u64, u64)>,
+    pub(super) pending_validation: Vec<PendingValidation>,
+    pub(super) blobs_in_flight: BTreeSet<Digest>,
+    pub(super) blob_failures: BTreeMap<Digest, u32>,
+    pub(super) training: Option<u64>,
+    pub(super) round_height: u64,
+    pub(super) round_started: Instant,
+    pub(super) exhausted_logged: bool,
+    pub(super) sync_in_flight: bool,
+    pub(super) last_sync_probe: Instant,
+    pub(super) last_reannounce: Instant,
+    pub(super) net: NetworkHandle,
+    pub(super) tx: mpsc::UnboundedSender<Internal>,
+    pub(super) shared: Shared,
+    pub(super) peers: BTreeSet<PeerId>,
+    pub(super) nonce: u64,
+    pub(super) queue: VecDeque<Event>,
+    pub(super) stopped_at_max: bool,
+}
+
+/// Open the data dir, verify the stored ledger, restore model and safety state. Refuses a
+/// ledger that fails verification, naming the first bad height.
+fn open_stores(
+    cfg: &NodeConfig,
+    genesis: &Genesis,
+) -> Result<(SledStore, NodeState, Vec<Block>), DaemonError> {
+    std::fs::create_dir_all(&cfg.data_dir).map_err(|e| DaemonError::Io {
+        what: format!("creating {}", cfg.data_dir.display()),
+        source: e,
+    })?;
+    let store = SledStore::open(&cfg.data_dir.join(LEDGER_SUBDIR))?;
+    let state = NodeState::open(store.db())?;
+    let mut chain = ChainState::new(genesis);
+    let mut blocks = Vec::new();
+    for b in store.blocks(1) {
+        let b = b.map_err(|v| DaemonError::TamperedLedger {
+            height: v.height,
+            reason: v.to_string(),
+        })?;
+        chain
+            .apply(b.clone())
+            .map_err(|v| DaemonError::TamperedLedger {
+                height: v.height,
+                reason: v.to_string(),
+            })?;
+        blocks.push(b);
+    }
+    Ok((store, state, blocks))
+}
+
+impl Node {
+    /// Start everything: stores, model, network, status listener. Returns the node and the
+    /// receivers its loop consumes.
+    pub(super) async fn start(
+        cfg: NodeConfig,
+        shared: Shared,
+    ) -> Result<
+        (
+            Node,
+            mpsc::Receiver<NetworkEvent>,
+            mpsc::UnboundedReceiver<Internal>,
+        ),
+        DaemonError,
+    > {
+        let genesis = Genesis::load(&cfg.genesis)?;
+        let key = OrgKey::read_from(&cfg.key)?;
+        let me = key.id();
+        let rule = Rule::from_spec(&genesis.aggregation).map_err(|e| DaemonError::Config {
+            key: "genesis aggregation".into(),
+            reason: e.to_string(),
+        })?;
+        let learner = Arc::new(Learner::new(&cfg.data, &cfg.training, &genesis, me)?);
+        let (store, state, blocks) = open_stores(&cfg, &genesis)?;
+        let tip = blocks.len() as u64;
+        let init = learner.arch.init(genesis.model.init_seed);
+        let model = match state.model()? {
+            Some(m) if m.height <= tip && m.params.len() == init.len() => m,
+            Some(m) => {
+                return Err(DaemonError::State(format!(
+                    "the stored model is for height {} with {} parameters; the ledger ends at {tip} and the model has {}",
+                    m.height,
+                    m.params.len(),
+                    init.len()
+                )))
+            }
+            None => StoredModel {
+                height: 0,
+                hash: model_hash(&init),
+                params: init,
+            },
+        };
+        let mut model_chain = ChainState::new(&genesis);
+        for b in blocks.iter().take(model.height as usize) {
+            model_chain
+                .apply(b.clone())
+                .map_err(|v| DaemonError::TamperedLedger {
+                    height: v.height,
+                    reason: v.to_string(),
+                })?;
+        }
+        if model.height > 0 && model_chain.model_hash() != model.hash {
+            return Err(DaemonError::State(format!(
+                "the stored model {} is not the one committed at height {}",
+                model.hash.short(),
+                model.height
+            )));
+        }
+        let safety = state.safety()?;
+        let consensus = Consensus::restore(
+            consensus::Config::from_genesis(&genesis),
+            OrgKey::from_secret(key.secret_bytes(), key.name.clone()),
+            &genesis,
+            blocks,
+            safety,
+        )
+        .map_err(|e| DaemonError::State(e.to_string()))?;
+        let chain_id = consensus.chain().chain_id();
+        let parse = |list: &[String]| -> Vec<libp2p::Multiaddr> {
+            list.iter().filter_map(|a| a.parse().ok()).collect()
+        };
+        let (service, net, events) = NetworkService::new(
+            &key,
+            NetworkConfig {
+                listen: parse(&cfg.network.listen),
+                bootstrap: parse(&cfg.network.bootstrap),
+                topic: format!("fedledger/{}", chain_id.to_hex()),
+                heartbeat: Duration::from_millis(cfg.network.heartbeat_ms),
+                redial_every: Duration::from_millis(cfg.network.redial_ms),
+            },
+        )?;
+        tokio::spawn(service.run());
+        if !cfg.status.listen.is_empty() {
+            if let Ok(addr) = cfg.status.listen.parse() {
+                status::serve(addr, shared.clone()).await?;
+            }
+        }
+        let (tx, rx) = mpsc::unbounded_channel();
+        let member = genesis.members.iter().any(|m| m.id == me);
+        shared.update(|s, _| {
+            s.org = me.to_hex();
+            s.name = key.name.clone();
+            s.chain_id = chain_id.to_hex();
+            s.member = member;
+            s.peer_id = net.local_peer().to_string();
+        });
+        info!(
+            target: TARGET,
+            org = %me.short(),
+            chain = %chain_id.short(),
+            height = tip,
+            model_height = model.height,
+            peer = %net.local_peer(),
+            "node started"
+        );
+        let node = Node {
+            cfg,
+            genesis,
+            me,
+            key,
+            chain_id,
+            rule,
+            store,
+            state,
+            consensus,
+            learner,
+            model,
+            model_chain,
+            candidates: BTreeMap::new(),
+            pool: BTreeMap::new(),
+            early: BTreeMap::new(),
+            pending_payload: None,
+            pending_validation: Vec::new(),
+            blobs_in_flight: BTreeSet::new(),
+            blob_failures: BTreeMap::new(),
+            training: None,
+            round_height: 0,
+            round_started: Instant::now(),
+            exhausted_logged: false,
+            sync_in_flight: false,
+            last_sync_probe: Instant::now(),
+            last_reannounce: Instant::now(),
+            net,
+            tx,
+            shared,
+            peers: BTreeSet::new(),
+            nonce: rand::random(),
+            queue: VecDeque::new(),
+            stopped_at_max: false,
+        };
+        Ok((node, events, rx))
+    }
+
+    /// Run until SIGINT/SIGTERM or a fatal error.
+    pub(super) async fn run(
+        mut self,
+        mut events: mpsc::Receiver<NetworkEvent>,
+        mut internal: mpsc::UnboundedReceiver<Internal>,
+    ) -> Result<(), DaemonError> {
+        let mut tick = tokio::time::interval(Duration::from_millis(200));
+        let mut term = signal_term()?;
+        self.queue.push_back(Event::Start);
+        let result = loop {
+            if let Err(e) = self.drive().await {
+                break Err(e);
+            }
+            if let Err(e) = self.progress().await {
+                break Err(e);
+            }
+            tokio::select! {
+                ev = events.recv() => match ev {
+                    Some(ev) => self.on_network(ev).await,
+                    None => break Ok(()),
+                },
+                Some(i) = internal.recv() => {
+                    if let Err(e) = self.on_internal(i).await {
+                        break Err(e);
+                    }
+                }
+                _ = tick.tick() => self.on_tick().await,
+                _ = tokio::signal::ctrl_c() => {
+                    info!(target: TARGET, "SIGINT: shutting down");
+                    break Ok(());
+                }
+                _ = term.recv() => {
+                    info!(target: TARGET, "SIGTERM: shutting down");
+                    break Ok(());
+                }
+            }
+        };
+        if let Err(e) = &result {
+            error!(target: TARGET, error = %e, "stopping on a fatal error");
+        }
+        self.net.shutdown().await;
+        self.store.flush()?;
+        info!(target: TARGET, height = self.consensus.chain().height(), "stopped");
+        result
+    }
+
+    /// Feed queued events to consensus and execute the actions, in order.
+    pub(super) async fn drive(&mut self) -> Result<(), DaemonError> {
+        while let Some(ev) = self.queue.pop_front() {
+            let before = self.consensus.height();
+            let actions = self.consensus.step(ev);
+            for a in actions {
+                self.execute(a).await?;
+            }
+            if self.consensus.height() != before {
+                self.shared.update(|_, c| {
+                    c.view_changes = self.consensus.stats().view_changes;
+                });
+            }
+        }
+        Ok(())
+    }
+
+    async fn execute(&mut self, action: Action) -> Result<(), DaemonError> {
+        match action {
+            Action::Persist(s) => self.state.put_safety(&s)?,
+            Action::Broadcast(m) => self.publish_consensus(m).await,
+            Action::Send { to, message } => match message {
+                Message::SyncRequest { from_height } => self.request_blocks(Some(to), from_height),
+                other => self.publish_consensus(other).await,
+            },
+            Action::StartTimer { timer, after_ms } => {
+                let tx = self.tx.clone();
+                tokio::spawn(async move {
+                    tokio::time::sleep(Duration::from_millis(after_ms)).await;
+                    let _ = tx.send(Internal::Timer(timer));
+                });
+            }
+            Action::RequestPayload { height, view, .. } => {
+                self.pending_payload = Some((height, view));
+            }
+            Action::RequestValidation {
+                height,
+                view,
+                header,
+                entries,
+            } => self.pending_validation.push(PendingValidation {
+                height,
+                view,
+                header,
+                entries,
+                since: Instant::now(),
+            }),
+            Action::Commit(block) => self.commit(block)?,
+            Action::ServeBlocks { .. } => {
+                // Blocks are served over request-response (see `serve_fetch`), never as gossip.
+            }
+        }
+        Ok(())
+    }
+
+    fn commit(&mut self, block: Block) -> Result<(), DaemonError> {
+        let h = block.header.height;
+        if self.store.tip()?.map_or(0, |t| t.0) >= h {
+            return Ok(());
+        }
+        self.store.append(&block)?;
+        let latency = self.round_started.elapsed().as_secs_f64();
+        let summary = block.entries.iter().find_map(|e| match e {
+            Entry::Summary(s) => Some(s.clone()),
+            _ => None,
+        });
+        info!(
+            target: TARGET,
+            height = h,
+            view = block.header.view,
+            block = %block.header.hash().short(),
+            model = %block.header.model_hash.short(),
+            included = summary.as_ref().map_or(0, |s| s.included),
+            excluded = summary.as_ref().map_or(0, |s| s.excluded),
+            "committed"
+        );
+        let (spent, cap) = self
+            .consensus
+            .chain()
+            .budget(&self.me)
+            .unwrap_or((0.0, 0.0));
+        self.shared.update(|s, c| {
+            s.height = h;
+            s.last_block_hash = block.header.hash().to_hex();
+            s.budget.spent = spent;
+            s.budget.cap = cap;
+            if let Some(sum) = &summary {
+                s.last_metrics = Some(status::RoundMetricsStatus {
+                    round: sum.round,
+                    accuracy: sum.metrics.accuracy,
+                    auc: sum.metrics.auc,
+                    loss: sum.metrics.loss,
+                });
+                s.last_excluded = sum.excluded;
+            }
+            c.rounds += 1;
+            c.round_seconds_last = latency;
+            c.round_seconds_sum += latency;
+        });
+        Ok(())
+    }
+
+    async fn on_internal(&mut self, i: Internal) -> Result<(), DaemonError> {
+        match i {
+            Internal::Timer(t) => {
+                if !self.stopped_at_max {
+                    self.queue.push_back(Event::Timer(t));
+                }
+            }
+            Internal::Trained { round, result } => self.on_trained(round, result).await?,
+            Internal::Blob { hash, bytes } => self.on_blob(hash, bytes)?,
+            Internal::Blocks { org, blocks } => {
+                if !blocks.is_empty() {
+                    self.shared
+                        .update(|_, c| c.synced_blocks += blocks.len() as u64);
+                    self.queue.push_back(Event::Message {
+                        from: org,
+                        message: Message::SyncResponse { blocks },
+                    });
+                }
+            }
+            Internal::SyncDone => self.sync_in_flight = false,
+        }
+        Ok(())
+    }
+
+    async fn on_tick(&mut self) {
+        if let Ok(p) = self.net.peers().await {
+            self.peers = p.into_iter().collect();
+        }
+        let n = self.peers.len();
+        let view = self.consensus.view();
+        self.shared.update(|s, _| {
+            s.peers = n;
+            s.view = view;
+        });
+        // Catch-up that does not depend on anyone gossiping: ask a peer for blocks past our tip.
+        if self.last_sync_probe.elapsed() >= Duration::from_millis(1000) {
+            self.last_sync_probe = Instant::now();
+            let next = self.consensus.chain().height() + 1;
+            self.request_blocks(None, next);
+        }
+        // Peers that (re)started after our announcement would otherwise never fetch our update.
+        if self.last_reannounce.elapsed() >= Duration::from_millis(3000) {
+            self.last_reannounce = Instant::now();
+            if !self.stopped_at_max {
+                self.reannounce().await;
+            }
+        }
+    }
+
+    /// The height after which this node stops (genesis `max_rounds`, or `training.stop_after`).
+    pub(super) fn last_round(&self) -> Option<u64> {
+        let cfg = self.cfg.training.stop_after;
+        let gen = self.genesis.rounds.max_rounds;
+        match (cfg, gen) {
+            (0, 0) => None,
+            (0, g) => Some(g),
+            (c, 0) => Some(c),
+            (c, g) => Some(c.min(g)),
+        }
+    }
+
+    pub(super) fn warn_drop(&self, reason: &str, detail: &str) {
+        warn!(target: TARGET, reason, detail, "input dropped");
+        self.shared.reject(reason);
+    }
+}
+
+#[cfg(unix)]
+fn signal_term() -> Result<tokio::signal::unix::Signal, DaemonError> {
+    tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).map_err(|e| {
+        DaemonError::Io {
+            what: "installing the SIGTERM handler".into(),
+            source: e,
+        }
+    })
+}

@@ -1,0 +1,44 @@
+//! Errors of the node daemon.
+
+use fedledger_ledger::LedgerError;
+
+/// Why the daemon could not start or had to stop.
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    /// A configuration value is missing or wrong.
+    #[error("config key `{key}`: {reason}")]
+    Config {
+        /// The key, dotted (`network.listen`).
+        key: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The stored ledger fails verification: the node refuses to run on it.
+    #[error("the stored ledger is invalid at height {height}: {reason}")]
+    TamperedLedger {
+        /// First bad height.
+        height: u64,
+        /// The verifier's finding.
+        reason: String,
+    },
+    /// The node's own state (model, safety state, spends) is unreadable or inconsistent.
+    #[error("node state: {0}")]
+    State(String),
+    /// Storage failure.
+    #[error(transparent)]
+    Ledger(#[from] LedgerError),
+    /// Training data or model problem.
+    #[error(transparent)]
+    Learn(#[from] crate::learn::error::LearnError),
+    /// Networking could not start.
+    #[error(transparent)]
+    Network(#[from] crate::p2p::NetworkError),
+    /// Local I/O (status listener, files).
+    #[error("{what}: {source}")]
+    Io {
+        /// What was being done.
+        what: String,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+}

@@ -1,0 +1,191 @@
+//! This member's data and local training: one DP-SGD round from a global model to a signed-ready
+//! update, with the privacy spend known before training starts.
+
+use super::config::{DataSection, TrainingSection};
+use super::error::DaemonError;
+use crate::learn::attack::Attack;
+use crate::learn::data::{csv, synth, Dataset, Schema};
+use crate::learn::metrics::evaluate_model;
+use crate::learn::model::Architecture;
+use crate::learn::train::{train_local, DpSettings, TrainConfig};
+use crate::learn::LearnError;
+use fedledger_ledger::block::{DpSpend, LocalMetrics};
+use fedledger_ledger::{Digest, Genesis, OrgId};
+
+/// Local data, model shape and training settings.
+#[derive(Debug)]
+pub struct Learner {
+    /// The model shape from genesis.
+    pub arch: Architecture,
+    train: Dataset,
+    holdout: Dataset,
+    cfg: TrainConfig,
+    attack: Option<Attack>,
+    org: OrgId,
+}
+
+/// One round's local result.
+#[derive(Debug, Clone)]
+pub struct LocalUpdate {
+    /// The delta to release.
+    pub delta: Vec<f32>,
+    /// The privacy it spent.
+    pub spend: DpSpend,
+    /// The base model evaluated on local held-out data.
+    pub metrics: LocalMetrics,
+    /// Training examples used.
+    pub examples: u64,
+}
+
+fn cfg_err(key: &str, reason: String) -> DaemonError {
+    DaemonError::Config {
+        key: key.into(),
+        reason,
+    }
+}
+
+impl Learner {
+    /// Load this member's data as configured and check it fits the genesis model and schema.
+    pub fn new(
+        data: &DataSection,
+        training: &TrainingSection,
+        genesis: &Genesis,
+        org: OrgId,
+    ) -> Result<Self, DaemonError> {
+        let (dataset, schema) = match data.source.as_str() {
+            "csv" => {
+                let (Some(path), Some(schema_path)) = (&data.path, &data.schema) else {
+                    return Err(cfg_err(
+                        "data.path",
+                        "csv source needs path and schema".into(),
+                    ));
+                };
+                let schema = Schema::load(schema_path)?;
+                (csv::load(path, &schema)?, schema)
+            }
+            _ => {
+                let table = synth::generate(&synth::SynthConfig {
+                    orgs: data.synthetic_org + 1,
+                    rows_per_org: data.synthetic_rows,
+                    seed: data.synthetic_seed,
+                });
+                let schema = synth::schema();
+                let all = table.encode(&schema)?;
+                let first = data.synthetic_org * data.synthetic_rows;
+                let mine: Vec<usize> = (first..first + data.synthetic_rows).collect();
+                (all.subset(&mine), schema)
+            }
+        };
+        let pinned = &genesis.model.schema_hash;
+        if !pinned.is_empty() && *pinned != schema.hash().to_hex() {
+            return Err(cfg_err(
+                "data.schema",
+                format!(
+                    "schema hash {} differs from the genesis schema_hash {pinned}: every member must encode features identically",
+                    schema.hash().short()
+                ),
+            ));
+        }
+        let arch = Architecture::from_spec(&genesis.model)?;
+        if dataset.num_features() != arch.features {
+            return Err(cfg_err(
+                "data",
+                format!(
+                    "the data has {} features, the genesis model expects {}",
+                    dataset.num_features(),
+                    arch.features
+                ),
+            ));
+        }
+        let seed = u64::from_le_bytes(first8(&Digest::of_parts(&[b"fedledger/split", &org.0])));
+        let (train, holdout) = dataset.split(data.holdout, seed);
+        if train.is_empty() || holdout.is_empty() {
+            return Err(cfg_err(
+                "data",
+                format!(
+                    "{} rows are too few to split into training and held-out data",
+                    dataset.len()
+                ),
+            ));
+        }
+        let attack = match &training.attack {
+            None => None,
+            Some(a) => Some(
+                a.parse::<Attack>()
+                    .map_err(|e| cfg_err("training.attack", e.to_string()))?,
+            ),
+        };
+        let dp = &genesis.dp;
+        let cfg = TrainConfig {
+            lr: training.lr,
+            momentum: training.momentum,
+            batch_size: dp.batch_size as usize,
+            local_epochs: dp.local_epochs,
+            dp: Some(DpSettings {
+                clip_norm: dp.clip_norm as f32,
+                noise_multiplier: dp.noise_multiplier,
+            }),
+        };
+        Ok(Learner {
+            arch,
+            train,
+            holdout,
+            cfg,
+            attack,
+            org,
+        })
+    }
+
+    /// The spend one round will cost, known before training (for the budget check).
+    pub fn planned_spend(&self) -> DpSpend {
+        let (q, steps) = self.cfg.schedule(self.train.len());
+        DpSpend {
+            sampling_rate: q,
+            noise_multiplier: self.cfg.dp.map_or(0.0, |d| d.noise_multiplier),
+            steps,
+        }
+    }
+
+    /// The configured attack, if this member is a (test) attacker.
+    pub fn attack(&self) -> Option<Attack> {
+        self.attack
+    }
+
+    /// Train round `round` from `global`. Deterministic in (member, round, global): a node that
+    /// crashes before releasing and retrains produces the same update.
+    pub fn train(&self, round: u64, global: &[f32]) -> Result<LocalUpdate, LearnError> {
+        let metrics = evaluate_model(&self.arch, global, &self.holdout)?.to_local();
+        let seed = u64::from_le_bytes(first8(&Digest::of_parts(&[
+            b"fedledger/train",
+            &self.org.0,
+            &round.to_be_bytes(),
+        ])));
+        let flipped;
+        let data = match self.attack {
+            Some(a) if a.is_data_level() => {
+                flipped = Attack::flip_labels(&self.train);
+                &flipped
+            }
+            _ => &self.train,
+        };
+        let out = train_local(&self.arch, global, data, &self.cfg, seed)?;
+        let delta = match self.attack {
+            Some(a) if !a.is_data_level() => {
+                a.craft(&out.delta, &[out.delta.as_slice()], 1, 1, seed)?
+            }
+            _ => out.delta,
+        };
+        Ok(LocalUpdate {
+            delta,
+            spend: out.spend,
+            metrics,
+            examples: self.train.len() as u64,
+        })
+    }
+}
+
+fn first8(d: &Digest) -> [u8; 8] {
+    let mut b = [0u8; 8];
+    b.copy_from_slice(&d.as_bytes()[..8]);
+    b
+}

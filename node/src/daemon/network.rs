@@ -1,0 +1,373 @@
+//! The node's side of the network: judging gossip (Accept, Reject or Ignore, never a panic),
+//! serving blobs and blocks, and fetching what it misses.
+
+use super::driver::{Internal, Node, PoolEntry, TARGET};
+use super::wire::{Envelope, Gossip};
+use crate::consensus::{Event, Message};
+use crate::learn::model::decode_update;
+use crate::p2p::{
+    org_of_peer, peer_of_org, FetchRequest, FetchResponse, NetworkEvent, NetworkHandle,
+    MAX_BLOCKS_PER_RESPONSE, MAX_RESPONSE_BYTES,
+};
+use fedledger_ledger::identity::{self, domain};
+use fedledger_ledger::store::LedgerStore;
+use fedledger_ledger::{codec, Block, Digest, OrgId};
+use libp2p::gossipsub::MessageAcceptance;
+use libp2p::PeerId;
+use std::time::Duration;
+use tracing::{debug, info};
+
+/// Most update blobs fetched at once.
+const MAX_BLOB_FETCHES: usize = 16;
+
+impl Node {
+    pub(super) async fn on_network(&mut self, ev: NetworkEvent) {
+        match ev {
+            NetworkEvent::Gossip {
+                source,
+                org,
+                id,
+                data,
+            } => {
+                let len = data.len() as u64;
+                self.shared.update(|_, c| c.bytes_received += len);
+                let verdict = self.on_gossip(source, org, &data);
+                let _ = self.net.report_validation(id, source, verdict).await;
+            }
+            NetworkEvent::Fetch {
+                peer,
+                request,
+                channel,
+            } => {
+                let response = self.serve_fetch(&peer, request);
+                let len = match &response {
+                    FetchResponse::Blob(Some(b)) => b.len() as u64,
+                    FetchResponse::Blocks(bs) => bs.iter().map(|b| b.len() as u64).sum(),
+                    FetchResponse::Blob(None) => 0,
+                };
+                self.shared.update(|_, c| c.bytes_sent += len);
+                let _ = self.net.respond(channel, response).await;
+            }
+            NetworkEvent::Connected(p) => {
+                debug!(target: TARGET, peer = %p, "peer connected");
+                self.peers.insert(p);
+            }
+            NetworkEvent::Disconnected(p) => {
+                debug!(target: TARGET, peer = %p, "peer disconnected");
+                self.peers.remove(&p);
+            }
+            NetworkEvent::Listening(a) => {
+                let a = format!("{a}/p2p/{}", self.net.local_peer());
+                info!(target: TARGET, address = %a, "listening");
+                self.shared.update(|s, _| s.listen.push(a));
+            }
+        }
+    }
+
+    fn on_gossip(&mut self, source: PeerId, org: Option<OrgId>, data: &[u8]) -> MessageAcceptance {
+        let env = match Envelope::decode(data) {
+            Ok(e) => e,
+            Err(e) => {
+                self.warn_drop("malformed", &format!("from {source}: {e}"));
+                return MessageAcceptance::Reject;
+            }
+        };
+        match env.body {
+            Gossip::Announce(c) => self.on_announce(c, Some(source)),
+            Gossip::Consensus(m) => {
+                let Some(from) = org else {
+                    self.warn_drop("no-org-identity", &format!("{source}"));
+                    return MessageAcceptance::Reject;
+                };
+                let checked = match &m {
+                    Message::Vote(v) => v.verify(&self.chain_id).map_err(|e| e.to_string()),
+                    Message::Propose(p) => p.verify(&self.chain_id).map_err(|e| e.to_string()),
+                    Message::Certificate(_) => Ok(()),
+                    Message::SyncRequest { .. } | Message::SyncResponse { .. } => {
+                        Err("sync messages travel over request-response, not gossip".into())
+                    }
+                };
+                if let Err(e) = checked {
+                    self.warn_drop(
+                        "bad-signature",
+                        &format!("{} from {source}: {e}", m.kind_name()),
+                    );
+                    return MessageAcceptance::Reject;
+                }
+                let h = m.height();
+                let tip = self.consensus.chain().height();
+                if h <= tip {
+                    // Old news: harmless, but not worth forwarding.
+                    self.shared.reject("stale-height");
+                    return MessageAcceptance::Ignore;
+                }
+                if self.stopped_at_max {
+                    return MessageAcceptance::Ignore;
+                }
+                self.queue.push_back(Event::Message { from, message: m });
+                MessageAcceptance::Accept
+            }
+        }
+    }
+
+    /// An update announcement: from a member in force, signed for this chain, for the current
+    /// round (or the next, buffered). Repeats are ignored; a second, different update from one
+    /// member in one round is rejected as equivocation.
+    pub(super) fn on_announce(
+        &mut self,
+        c: fedledger_ledger::block::UpdateCommitment,
+        source: Option<PeerId>,
+    ) -> MessageAcceptance {
+        let a = &c.announcement;
+        if identity::verify(&a.org, domain::UPDATE, &self.chain_id, a, &c.signature).is_err() {
+            self.warn_drop(
+                "bad-signature",
+                &format!("announcement claiming {}", a.org.short()),
+            );
+            return MessageAcceptance::Reject;
+        }
+        let current = self.consensus.height();
+        if !self.consensus.chain().validators().contains(&a.org) {
+            self.warn_drop("non-member", &format!("update from {}", a.org.short()));
+            return MessageAcceptance::Reject;
+        }
+        if a.round < current || a.round > current + 1 {
+            self.shared.reject("wrong-round");
+            debug!(target: TARGET, round = a.round, current, "announcement for another round");
+            return MessageAcceptance::Ignore;
+        }
+        let entry = PoolEntry {
+            commitment: c.clone(),
+            source,
+        };
+        if a.round == current + 1 {
+            let buf = self.early.entry(a.round).or_default();
+            if buf.len() < 4 * self.consensus.chain().validators().len() {
+                buf.push(entry);
+            }
+            return MessageAcceptance::Accept;
+        }
+        self.add_to_pool(entry)
+    }
+
+    pub(super) fn add_to_pool(&mut self, entry: PoolEntry) -> MessageAcceptance {
+        let a = &entry.commitment.announcement;
+        if self.model.height + 1 == a.round && a.base_model != self.model.hash {
+            self.warn_drop(
+                "wrong-base-model",
+                &format!("{} trained from {}", a.org.short(), a.base_model.short()),
+            );
+            return MessageAcceptance::Reject;
+        }
+        match self.pool.get(&a.org) {
+            Some(prev) if prev.commitment == entry.commitment => MessageAcceptance::Ignore,
+            Some(_) => {
+                self.warn_drop(
+                    "equivocating-update",
+                    &format!("second update from {}", a.org.short()),
+                );
+                MessageAcceptance::Reject
+            }
+            None => {
+                debug!(target: TARGET, org = %a.org.short(), round = a.round, update = %a.update_hash.short(), "announcement");
+                let (hash, org, src) = (a.update_hash, a.org, entry.source);
+                self.pool.insert(org, entry);
+                self.want_blob(hash, src.into_iter().chain(peer_of_org(&org)).collect());
+                MessageAcceptance::Accept
+            }
+        }
+    }
+
+    fn serve_fetch(&self, peer: &PeerId, request: FetchRequest) -> FetchResponse {
+        match request {
+            FetchRequest::Blob(h) => match self.store.blob(&h) {
+                Ok(b) => FetchResponse::Blob(b),
+                Err(e) => {
+                    debug!(target: TARGET, %peer, error = %e, "blob read failed");
+                    FetchResponse::Blob(None)
+                }
+            },
+            FetchRequest::Blocks { from, max } => {
+                let mut out = Vec::new();
+                let mut total = 0usize;
+                for h in from.max(1)
+                    ..from
+                        .max(1)
+                        .saturating_add(u64::from(max.min(MAX_BLOCKS_PER_RESPONSE)))
+                {
+                    match self.store.raw_block(h) {
+                        Ok(Some(b)) if total + b.len() + 1024 < MAX_RESPONSE_BYTES => {
+                            total += b.len();
+                            out.push(b);
+                        }
+                        _ => break,
+                    }
+                }
+                FetchResponse::Blocks(out)
+            }
+        }
+    }
+
+    pub(super) async fn publish(&mut self, body: Gossip) {
+        self.nonce = self.nonce.wrapping_add(1);
+        let bytes = Envelope {
+            nonce: self.nonce,
+            body,
+        }
+        .encode();
+        let len = bytes.len() as u64;
+        match self.net.publish(bytes).await {
+            Ok(()) => self.shared.update(|_, c| c.bytes_sent += len),
+            // Typically "no peers subscribed" while the mesh forms; retries cover it.
+            Err(e) => debug!(target: TARGET, error = %e, "publish failed"),
+        }
+    }
+
+    pub(super) async fn publish_consensus(&mut self, m: Message) {
+        self.publish(Gossip::Consensus(m)).await;
+    }
+
+    /// Ask for blocks from `from` on: from `to`'s node, or any connected peer.
+    pub(super) fn request_blocks(&mut self, to: Option<OrgId>, from: u64) {
+        if self.sync_in_flight {
+            return;
+        }
+        let peer = match to
+            .and_then(|o| peer_of_org(&o))
+            .filter(|p| self.peers.contains(p))
+        {
+            Some(p) => p,
+            None => {
+                let all: Vec<PeerId> = self.peers.iter().copied().collect();
+                if all.is_empty() {
+                    return;
+                }
+                all[(self.nonce as usize) % all.len()]
+            }
+        };
+        let Some(org) = org_of_peer(&peer) else {
+            return;
+        };
+        self.sync_in_flight = true;
+        let (net, tx, timeout) = (self.net.clone(), self.tx.clone(), self.fetch_timeout());
+        tokio::spawn(async move {
+            let blocks = fetch_blocks(&net, peer, from, timeout).await;
+            match blocks {
+                Ok(blocks) => {
+                    let _ = tx.send(Internal::Blocks { org, blocks });
+                }
+                Err(e) => debug!(target: TARGET, %peer, error = %e, "block fetch failed"),
+            }
+            let _ = tx.send(Internal::SyncDone);
+        });
+    }
+
+    pub(super) fn fetch_timeout(&self) -> Duration {
+        Duration::from_millis(self.cfg.network.fetch_timeout_ms)
+    }
+
+    /// Make sure the bytes of `hash` are (or will be) in the blob store, asking `first` before
+    /// any other connected peer.
+    pub(super) fn want_blob(&mut self, hash: Digest, first: Vec<PeerId>) {
+        if self.store.blob(&hash).ok().flatten().is_some()
+            || self.blobs_in_flight.contains(&hash)
+            || self.blobs_in_flight.len() >= MAX_BLOB_FETCHES
+        {
+            return;
+        }
+        let mut order = first;
+        order.retain(|p| *p != self.net.local_peer());
+        for p in &self.peers {
+            if !order.contains(p) {
+                order.push(*p);
+            }
+        }
+        if order.is_empty() {
+            return;
+        }
+        self.blobs_in_flight.insert(hash);
+        let params = self.learner.arch.num_params();
+        let (net, tx, timeout) = (self.net.clone(), self.tx.clone(), self.fetch_timeout());
+        tokio::spawn(async move {
+            let mut got = None;
+            for peer in order {
+                match tokio::time::timeout(timeout, net.fetch(peer, FetchRequest::Blob(hash))).await
+                {
+                    Ok(Ok(FetchResponse::Blob(Some(bytes)))) => {
+                        if Digest::of(&bytes) != hash {
+                            tracing::warn!(target: TARGET, %peer, "blob does not match its hash");
+                            continue;
+                        }
+                        match decode_update(&bytes) {
+                            Ok(v) if v.len() == params => {
+                                got = Some(bytes);
+                                break;
+                            }
+                            Ok(v) => {
+                                tracing::warn!(target: TARGET, %peer, len = v.len(), params, "blob has the wrong size")
+                            }
+                            Err(e) => {
+                                tracing::warn!(target: TARGET, %peer, error = %e, "blob does not decode")
+                            }
+                        }
+                    }
+                    Ok(Ok(_)) => {}
+                    Ok(Err(e)) => debug!(target: TARGET, %peer, error = %e, "blob fetch failed"),
+                    Err(_) => debug!(target: TARGET, %peer, "blob fetch timed out"),
+                }
+            }
+            let _ = tx.send(Internal::Blob { hash, bytes: got });
+        });
+    }
+
+    pub(super) fn on_blob(
+        &mut self,
+        hash: Digest,
+        bytes: Option<Vec<u8>>,
+    ) -> Result<(), super::error::DaemonError> {
+        self.blobs_in_flight.remove(&hash);
+        match bytes {
+            Some(b) => {
+                let len = b.len() as u64;
+                self.shared.update(|_, c| c.bytes_received += len);
+                self.store.put_blob(&b)?;
+                self.blob_failures.remove(&hash);
+            }
+            None => {
+                *self.blob_failures.entry(hash).or_default() += 1;
+                debug!(target: TARGET, blob = %hash.short(), "no peer served the blob yet");
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Fetch and decode blocks `from..` from `peer`. Decoding failures are the peer's fault; the
+/// state machine verifies every block before applying it.
+pub async fn fetch_blocks(
+    net: &NetworkHandle,
+    peer: PeerId,
+    from: u64,
+    timeout: Duration,
+) -> Result<Vec<Block>, String> {
+    let r = tokio::time::timeout(
+        timeout,
+        net.fetch(
+            peer,
+            FetchRequest::Blocks {
+                from,
+                max: MAX_BLOCKS_PER_RESPONSE,
+            },
+        ),
+    )
+    .await
+    .map_err(|_| "timed out".to_string())?
+    .map_err(|e| e.to_string())?;
+    match r {
+        FetchResponse::Blocks(raw) => raw
+            .iter()
+            .map(|b| codec::decode::<Block>(b, "block").map_err(|e| e.to_string()))
+            .collect(),
+        FetchResponse::Blob(_) => Err("answered a block request with a blob".into()),
+    }
+}

@@ -1,0 +1,395 @@
+//! The training round around consensus: train and release (spend recorded first), collect the
+//! members' updates, build the leader's payload, judge proposals by recomputing them, and keep
+//! the global model in step with the committed ledger.
+
+use super::driver::{Node, PoolEntry, TARGET};
+use super::error::DaemonError;
+use super::learner::LocalUpdate;
+use super::state::{ReleasedUpdate, StoredModel};
+use super::wire::Gossip;
+use crate::consensus::{Event, Payload};
+use crate::learn::model::{decode_update, encode_update};
+use crate::p2p::peer_of_org;
+use crate::round::{check_block, compute_round};
+use fedledger_ledger::block::{UpdateAnnouncement, UpdateCommitment};
+use fedledger_ledger::privacy;
+use fedledger_ledger::store::LedgerStore;
+use fedledger_ledger::{Digest, Entry};
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+use tracing::{debug, info, warn};
+
+impl Node {
+    /// Everything that may have become possible since the last event.
+    pub(super) async fn progress(&mut self) -> Result<(), DaemonError> {
+        let tip = self.consensus.chain().height();
+        if let Some(last) = self.last_round() {
+            if tip >= last && !self.stopped_at_max {
+                self.stopped_at_max = true;
+                info!(target: TARGET, height = tip, "reached the last round; serving the ledger only");
+            }
+        }
+        if self.consensus.height() != self.round_height {
+            self.new_round();
+        }
+        self.advance_model()?;
+        if !self.stopped_at_max {
+            self.maybe_train().await?;
+            self.maybe_propose()?;
+        }
+        self.validate_pending()?;
+        self.refresh_status();
+        Ok(())
+    }
+
+    fn new_round(&mut self) {
+        let h = self.consensus.height();
+        self.round_height = h;
+        self.round_started = Instant::now();
+        self.pool.clear();
+        // The state machine may already have asked for this height's payload.
+        self.pending_payload = self.pending_payload.filter(|(ph, _)| *ph >= h);
+        self.pending_validation.retain(|p| p.height >= h);
+        self.candidates.clear();
+        self.blob_failures.clear();
+        let early = self.early.remove(&h).unwrap_or_default();
+        self.early.retain(|r, _| *r > h);
+        for e in early {
+            let _ = self.on_announce(e.commitment, e.source);
+        }
+        debug!(target: TARGET, height = h, "round started");
+    }
+
+    /// Apply committed blocks to the model, recomputing each from the update bytes (fetching
+    /// missing ones) unless this node already computed it while deciding.
+    fn advance_model(&mut self) -> Result<(), DaemonError> {
+        while self.model.height < self.consensus.chain().height() {
+            let h = self.model.height + 1;
+            let Some(block) = self.store.block(h)? else {
+                return Err(DaemonError::State(format!(
+                    "committed block {h} is missing"
+                )));
+            };
+            let next = match self.candidates.remove(&block.header.model_hash) {
+                Some(m) => m,
+                None => {
+                    let Some(deltas) = self.load_deltas(&block.entries, None) else {
+                        return Ok(()); // waiting for bytes
+                    };
+                    match check_block(
+                        &self.model_chain,
+                        &self.rule,
+                        self.genesis.f,
+                        &self.model.params,
+                        &block.entries,
+                        &block.header.model_hash,
+                        &deltas,
+                    ) {
+                        Ok(r) => r.model,
+                        Err(e) => {
+                            return Err(DaemonError::State(format!(
+                                "the finalized block {h} does not recompute: {e}"
+                            )))
+                        }
+                    }
+                }
+            };
+            self.model_chain
+                .apply(block.clone())
+                .map_err(|v| DaemonError::State(format!("re-applying block {h}: {v}")))?;
+            self.model = StoredModel {
+                height: h,
+                hash: block.header.model_hash,
+                params: next,
+            };
+            self.state.put_model(&self.model)?;
+        }
+        Ok(())
+    }
+
+    /// Decoded deltas of the entries' updates, or `None` after requesting the missing bytes.
+    fn load_deltas(
+        &mut self,
+        entries: &[Entry],
+        proposer: Option<libp2p::PeerId>,
+    ) -> Option<BTreeMap<Digest, Vec<f32>>> {
+        let mut out = BTreeMap::new();
+        let mut missing = false;
+        for e in entries {
+            let Entry::Update(u) = e else { continue };
+            let h = u.announcement.update_hash;
+            match self
+                .store
+                .blob(&h)
+                .ok()
+                .flatten()
+                .map(|b| decode_update(&b))
+            {
+                Some(Ok(d)) => {
+                    out.insert(h, d);
+                }
+                _ => {
+                    missing = true;
+                    let first = proposer
+                        .into_iter()
+                        .chain(peer_of_org(&u.announcement.org))
+                        .collect();
+                    self.want_blob(h, first);
+                }
+            }
+        }
+        (!missing).then_some(out)
+    }
+
+    /// Train for the current round if this member should and can afford it.
+    async fn maybe_train(&mut self) -> Result<(), DaemonError> {
+        let h = self.consensus.height();
+        let member = self.consensus.chain().validators().contains(&self.me);
+        if !member || self.training.is_some() || self.model.height + 1 != h {
+            return Ok(());
+        }
+        if self.pool.contains_key(&self.me) {
+            return Ok(());
+        }
+        if let Some(released) = self.state.released(h)? {
+            // Released before a restart: the same update again, never a second one.
+            info!(target: TARGET, round = h, "re-announcing the update released before the restart");
+            self.release(released.commitment).await;
+            return Ok(());
+        }
+        let planned = self.learner.planned_spend();
+        let mut spends = self.state.spends()?;
+        spends.push(planned);
+        let delta = self.consensus.chain().delta();
+        let after = privacy::epsilon(&spends, delta)
+            .map(|e| e.epsilon)
+            .unwrap_or(f64::INFINITY);
+        let cap = self.consensus.chain().budget(&self.me).map_or(0.0, |b| b.1);
+        if after > cap {
+            if !self.exhausted_logged {
+                warn!(target: TARGET, round = h, epsilon_after = after, cap, "privacy budget exhausted: this member stops contributing and keeps validating");
+                self.exhausted_logged = true;
+            }
+            self.shared.update(|s, _| s.budget.exhausted = true);
+            return Ok(());
+        }
+        self.training = Some(h);
+        let learner = self.learner.clone();
+        let params = self.model.params.clone();
+        let tx = self.tx.clone();
+        tokio::task::spawn_blocking(move || {
+            let result = learner.train(h, &params).map_err(|e| e.to_string());
+            let _ = tx.send(super::driver::Internal::Trained { round: h, result });
+        });
+        Ok(())
+    }
+
+    pub(super) async fn on_trained(
+        &mut self,
+        round: u64,
+        result: Result<LocalUpdate, String>,
+    ) -> Result<(), DaemonError> {
+        self.training = None;
+        let u = match result {
+            Ok(u) => u,
+            Err(e) => {
+                warn!(target: TARGET, round, error = %e, "local training failed; skipping this round");
+                return Ok(());
+            }
+        };
+        if round != self.consensus.height() || self.model.height + 1 != round {
+            debug!(target: TARGET, round, "training finished after its round; discarded");
+            return Ok(());
+        }
+        let blob = encode_update(&u.delta);
+        let hash = self.store.put_blob(&blob)?;
+        let commitment = UpdateAnnouncement {
+            round,
+            org: self.me,
+            update_hash: hash,
+            base_model: self.model.hash,
+            num_examples: u.examples,
+            dp: u.spend,
+            metrics: u.metrics,
+        }
+        .sign(&self.key, &self.chain_id);
+        // The spend is durable before the update can leave this machine.
+        self.state.put_released(&ReleasedUpdate {
+            commitment: commitment.clone(),
+        })?;
+        info!(target: TARGET, round, update = %hash.short(), "update released");
+        self.release(commitment).await;
+        Ok(())
+    }
+
+    async fn release(&mut self, c: UpdateCommitment) {
+        self.pool.insert(
+            self.me,
+            PoolEntry {
+                commitment: c.clone(),
+                source: None,
+            },
+        );
+        self.publish(Gossip::Announce(c)).await;
+    }
+
+    /// Re-announce our update (peers that started late or restarted missed it).
+    pub(super) async fn reannounce(&mut self) {
+        if let Some(e) = self.pool.get(&self.me) {
+            let c = e.commitment.clone();
+            self.publish(Gossip::Announce(c)).await;
+        }
+    }
+
+    /// Leader: answer the payload request once enough updates are here.
+    fn maybe_propose(&mut self) -> Result<(), DaemonError> {
+        let Some((h, v)) = self.pending_payload else {
+            return Ok(());
+        };
+        if h != self.consensus.height() || self.model.height + 1 != h {
+            return Ok(());
+        }
+        let chain = self.consensus.chain();
+        let validators = chain.validators().len();
+        let quorum = chain.quorum();
+        let elapsed = self.round_started.elapsed();
+        let collect = Duration::from_millis(self.genesis.rounds.collect_timeout_ms);
+        let mut ready: Vec<UpdateCommitment> = Vec::new();
+        for e in self.pool.values() {
+            let a = &e.commitment.announcement;
+            let have = self.store.blob(&a.update_hash).ok().flatten().is_some();
+            let affordable = match (chain.epsilon_after(&a.org, &a.dp), chain.budget(&a.org)) {
+                (Ok(eps), Some((_, cap))) => eps <= cap,
+                _ => false,
+            };
+            if have && affordable && a.base_model == self.model.hash {
+                ready.push(e.commitment.clone());
+            }
+        }
+        let n = ready.len();
+        let accepts = fedledger_ledger::genesis::check_rule(
+            &self.genesis.aggregation.rule,
+            n as u64,
+            self.genesis.f,
+        )
+        .is_ok();
+        let go = accepts
+            && (n == validators || (n >= quorum && elapsed >= collect / 5) || elapsed >= collect);
+        if !go {
+            return Ok(());
+        }
+        let deltas = match self.load_deltas(
+            &ready.iter().cloned().map(Entry::Update).collect::<Vec<_>>(),
+            None,
+        ) {
+            Some(d) => d,
+            None => return Ok(()),
+        };
+        let r = match compute_round(
+            self.consensus.chain(),
+            &self.rule,
+            self.genesis.f,
+            &self.model.params,
+            ready,
+            &deltas,
+        ) {
+            Ok(r) => r,
+            Err(e) => {
+                warn!(target: TARGET, height = h, error = %e, "cannot build this round's block yet");
+                return Ok(());
+            }
+        };
+        let parent_ts = self
+            .store
+            .block(h - 1)?
+            .map_or(self.genesis.created_at_ms, |b| b.header.timestamp_ms);
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64);
+        info!(target: TARGET, height = h, view = v, updates = n, included = r.included, "proposing");
+        self.candidates.insert(r.model_hash, r.model);
+        self.pending_payload = None;
+        self.queue.push_back(Event::Payload {
+            height: h,
+            view: v,
+            payload: Payload {
+                entries: r.entries,
+                model_hash: r.model_hash,
+                timestamp_ms: now.max(parent_ts),
+            },
+        });
+        Ok(())
+    }
+
+    /// Validator: judge proposals whose update bytes are all here.
+    fn validate_pending(&mut self) -> Result<(), DaemonError> {
+        let pending = std::mem::take(&mut self.pending_validation);
+        let timeout = self.fetch_timeout() * 2;
+        for p in pending {
+            if p.height != self.consensus.height() {
+                continue;
+            }
+            if self.model.height + 1 != p.height {
+                self.pending_validation.push(p);
+                continue;
+            }
+            let proposer = peer_of_org(&p.header.proposer);
+            let result = match self.load_deltas(&p.entries, proposer) {
+                None if p.since.elapsed() < timeout => {
+                    self.pending_validation.push(p);
+                    continue;
+                }
+                None => Err("the bytes of some updates could not be fetched".to_string()),
+                Some(deltas) => check_block(
+                    self.consensus.chain(),
+                    &self.rule,
+                    self.genesis.f,
+                    &self.model.params,
+                    &p.entries,
+                    &p.header.model_hash,
+                    &deltas,
+                )
+                .map(|r| {
+                    self.candidates.insert(r.model_hash, r.model);
+                }),
+            };
+            if let Err(e) = &result {
+                warn!(target: TARGET, height = p.height, view = p.view, proposer = %p.header.proposer.short(), error = %e, "rejecting proposal");
+                self.shared.reject("invalid-proposal");
+            }
+            self.queue.push_back(Event::Validated {
+                height: p.height,
+                view: p.view,
+                block_hash: p.header.hash(),
+                result,
+            });
+        }
+        Ok(())
+    }
+
+    fn refresh_status(&mut self) {
+        let phase = if self.stopped_at_max {
+            "done"
+        } else if self.model.height < self.consensus.chain().height() {
+            "catching-up"
+        } else if self.training.is_some() {
+            "training"
+        } else if self.pending_payload.is_some() || !self.pool.contains_key(&self.me) {
+            "collecting"
+        } else {
+            "deciding"
+        };
+        let released = match self.state.spends() {
+            Ok(s) if !s.is_empty() => privacy::epsilon(&s, self.consensus.chain().delta())
+                .map_or(f64::INFINITY, |e| e.epsilon),
+            _ => 0.0,
+        };
+        let model_hash = self.model.hash.to_hex();
+        self.shared.update(|s, _| {
+            s.phase = phase.into();
+            s.model_hash = model_hash;
+            s.budget.released = released;
+            s.budget.left = (s.budget.cap - released).max(0.0);
+        });
+    }
+}

@@ -1,0 +1,272 @@
+//! The node's live status (`GET /status`, JSON) and counters (`GET /metrics`, Prometheus text),
+//! served on a small loopback HTTP listener.
+
+use super::error::DaemonError;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+use tracing::{debug, info};
+
+const TARGET: &str = "fedledger::status";
+
+/// What `GET /status` returns.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Status {
+    /// This organization's id (hex).
+    pub org: String,
+    /// Its name from the key file.
+    pub name: String,
+    /// The chain id (hex).
+    pub chain_id: String,
+    /// Whether this organization is a validator at the next height.
+    pub member: bool,
+    /// Last committed height.
+    pub height: u64,
+    /// Current consensus view of the next height.
+    pub view: u64,
+    /// What the node is doing: `training`, `collecting`, `deciding`, `catching-up`, `done`.
+    pub phase: String,
+    /// Connected peers.
+    pub peers: usize,
+    /// Hash of the last committed block (hex; empty before the first).
+    pub last_block_hash: String,
+    /// Hash of the current global model (hex).
+    pub model_hash: String,
+    /// This member's privacy budget.
+    pub budget: BudgetStatus,
+    /// Pooled metrics of the last committed round (the base model evaluated by members).
+    pub last_metrics: Option<RoundMetricsStatus>,
+    /// Updates the last committed round excluded.
+    pub last_excluded: u32,
+    /// Our libp2p addresses.
+    pub listen: Vec<String>,
+    /// Our PeerId.
+    pub peer_id: String,
+}
+
+/// Privacy budget figures.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct BudgetStatus {
+    /// Epsilon spent according to the ledger (committed spends).
+    pub spent: f64,
+    /// Epsilon spent by every update this node released (committed or not).
+    pub released: f64,
+    /// The cap from genesis.
+    pub cap: f64,
+    /// `cap - released`.
+    pub left: f64,
+    /// The node stopped contributing because the next round would cross the cap.
+    pub exhausted: bool,
+}
+
+/// Accuracy figures of a round.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RoundMetricsStatus {
+    /// The round.
+    pub round: u64,
+    /// Pooled accuracy.
+    pub accuracy: f64,
+    /// Pooled AUC.
+    pub auc: f64,
+    /// Pooled log loss.
+    pub loss: f64,
+}
+
+/// Counters for `/metrics`.
+#[derive(Debug, Clone, Default)]
+pub struct Counters {
+    /// Rounds committed since start.
+    pub rounds: u64,
+    /// Sum and count of round latencies, seconds (round start to commit here).
+    pub round_seconds_sum: f64,
+    /// Latest round latency, seconds.
+    pub round_seconds_last: f64,
+    /// Gossip and fetch payload bytes sent.
+    pub bytes_sent: u64,
+    /// Gossip and fetch payload bytes received.
+    pub bytes_received: u64,
+    /// Rejected or ignored inputs by reason.
+    pub rejected: BTreeMap<String, u64>,
+    /// View changes.
+    pub view_changes: u64,
+    /// Blocks received through sync.
+    pub synced_blocks: u64,
+}
+
+/// Shared between the driver (writer) and the HTTP listener (reader).
+#[derive(Debug, Clone, Default)]
+pub struct Shared {
+    inner: Arc<Mutex<(Status, Counters)>>,
+}
+
+impl Shared {
+    /// Mutate under the lock.
+    pub fn update(&self, f: impl FnOnce(&mut Status, &mut Counters)) {
+        if let Ok(mut g) = self.inner.lock() {
+            let (s, c) = &mut *g;
+            f(s, c);
+        }
+    }
+
+    /// Copies of both.
+    pub fn snapshot(&self) -> (Status, Counters) {
+        self.inner
+            .lock()
+            .map(|g| g.clone())
+            .unwrap_or_else(|p| p.into_inner().clone())
+    }
+
+    /// Count a rejected input.
+    pub fn reject(&self, reason: &str) {
+        self.update(|_, c| *c.rejected.entry(reason.to_string()).or_default() += 1);
+    }
+}
+
+/// The Prometheus text exposition.
+pub fn prometheus(s: &Status, c: &Counters) -> String {
+    let mut o = String::new();
+    let mut g = |name: &str, help: &str, kind: &str, v: String| {
+        o.push_str(&format!(
+            "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {v}\n"
+        ));
+    };
+    g(
+        "fedledger_height",
+        "Last committed height.",
+        "gauge",
+        s.height.to_string(),
+    );
+    g(
+        "fedledger_view",
+        "Consensus view at the next height.",
+        "gauge",
+        s.view.to_string(),
+    );
+    g(
+        "fedledger_peers",
+        "Connected peers.",
+        "gauge",
+        s.peers.to_string(),
+    );
+    g(
+        "fedledger_rounds_total",
+        "Rounds committed since start.",
+        "counter",
+        c.rounds.to_string(),
+    );
+    g(
+        "fedledger_round_seconds_last",
+        "Latency of the last round, start to local commit.",
+        "gauge",
+        format!("{}", c.round_seconds_last),
+    );
+    g(
+        "fedledger_bytes_sent_total",
+        "Payload bytes sent (gossip and fetch).",
+        "counter",
+        c.bytes_sent.to_string(),
+    );
+    g(
+        "fedledger_bytes_received_total",
+        "Payload bytes received (gossip and fetch).",
+        "counter",
+        c.bytes_received.to_string(),
+    );
+    g(
+        "fedledger_view_changes_total",
+        "Views left through a nullification.",
+        "counter",
+        c.view_changes.to_string(),
+    );
+    g(
+        "fedledger_synced_blocks_total",
+        "Blocks received through sync.",
+        "counter",
+        c.synced_blocks.to_string(),
+    );
+    g(
+        "fedledger_epsilon_spent",
+        "Epsilon spent on the ledger.",
+        "gauge",
+        format!("{}", s.budget.spent),
+    );
+    g(
+        "fedledger_epsilon_cap",
+        "Epsilon cap.",
+        "gauge",
+        format!("{}", s.budget.cap),
+    );
+    o.push_str("# HELP fedledger_round_seconds Round latency, start to local commit.\n# TYPE fedledger_round_seconds summary\n");
+    o.push_str(&format!(
+        "fedledger_round_seconds_sum {}\nfedledger_round_seconds_count {}\n",
+        c.round_seconds_sum, c.rounds
+    ));
+    o.push_str("# HELP fedledger_rejected_total Inputs rejected or ignored, by reason.\n# TYPE fedledger_rejected_total counter\n");
+    for (reason, n) in &c.rejected {
+        o.push_str(&format!(
+            "fedledger_rejected_total{{reason=\"{reason}\"}} {n}\n"
+        ));
+    }
+    o
+}
+
+/// Serve `/status` and `/metrics` on `addr` until the task is dropped. Returns the bound address.
+pub async fn serve(addr: SocketAddr, shared: Shared) -> Result<SocketAddr, DaemonError> {
+    let listener = TcpListener::bind(addr).await.map_err(|e| DaemonError::Io {
+        what: format!("status listener on {addr}"),
+        source: e,
+    })?;
+    let bound = listener.local_addr().map_err(|e| DaemonError::Io {
+        what: "status listener address".into(),
+        source: e,
+    })?;
+    info!(target: TARGET, %bound, "status listener up");
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut sock, peer)) = listener.accept().await else {
+                continue;
+            };
+            let shared = shared.clone();
+            tokio::spawn(async move {
+                // Requests are a single line plus headers; anything longer is not ours.
+                let mut buf = vec![0u8; 4096];
+                let n = match tokio::time::timeout(
+                    std::time::Duration::from_secs(5),
+                    sock.read(&mut buf),
+                )
+                .await
+                {
+                    Ok(Ok(n)) => n,
+                    _ => return,
+                };
+                let line = String::from_utf8_lossy(&buf[..n]);
+                let path = line.split_whitespace().nth(1).unwrap_or("");
+                let (s, c) = shared.snapshot();
+                let (code, ctype, body) = match path {
+                    "/status" => (
+                        "200 OK",
+                        "application/json",
+                        serde_json::to_string_pretty(&s).unwrap_or_default(),
+                    ),
+                    "/metrics" => ("200 OK", "text/plain; version=0.0.4", prometheus(&s, &c)),
+                    _ => (
+                        "404 Not Found",
+                        "text/plain",
+                        "try /status or /metrics\n".into(),
+                    ),
+                };
+                debug!(target: TARGET, %peer, path, "request");
+                let resp = format!(
+                    "HTTP/1.1 {code}\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = sock.write_all(resp.as_bytes()).await;
+                let _ = sock.shutdown().await;
+            });
+        }
+    });
+    Ok(bound)
+}
