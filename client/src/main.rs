@@ -35,6 +35,7 @@ enum Command {
     #[command(subcommand)]
     Bench(cmd::bench::Command),
     Report(cmd::report::Args),
+    Testnet(cmd::testnet::Args),
 }
 
 fn main() -> ExitCode {
@@ -58,6 +59,7 @@ fn main() -> ExitCode {
         Command::Simulate(a) => cmd::simulate::run(*a),
         Command::Bench(c) => cmd::bench::run(c),
         Command::Report(a) => cmd::report::run(a),
+        Command::Testnet(a) => cmd::testnet::run(a),
     };
     match result {
         Ok(code) => code,

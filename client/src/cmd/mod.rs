@@ -11,6 +11,7 @@ pub mod proof;
 pub mod report;
 pub mod simulate;
 mod simulate_ledger;
+pub mod testnet;
 
 /// Print `value` as pretty JSON on stdout.
 pub fn print_json<T: serde::Serialize>(value: &T) -> anyhow::Result<()> {

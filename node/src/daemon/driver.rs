@@ -397,12 +397,29 @@ impl Node {
             excluded = summary.as_ref().map_or(0, |s| s.excluded),
             "committed"
         );
-        let (spent, cap) = self
-            .consensus
-            .chain()
-            .budget(&self.me)
-            .unwrap_or((0.0, 0.0));
+        let chain = self.consensus.chain();
+        let (spent, cap) = chain.budget(&self.me).unwrap_or((0.0, 0.0));
+        let members: Vec<status::MemberBudget> = chain
+            .validators()
+            .iter()
+            .map(|v| {
+                let (spent, cap) = chain.budget(v).unwrap_or((0.0, 0.0));
+                status::MemberBudget {
+                    org: v.to_hex(),
+                    name: self
+                        .genesis
+                        .members
+                        .iter()
+                        .find(|m| m.id == *v)
+                        .map(|m| m.name.clone())
+                        .unwrap_or_default(),
+                    epsilon_spent: spent,
+                    epsilon_max: cap,
+                }
+            })
+            .collect();
         self.shared.update(|s, c| {
+            s.members = members;
             s.height = h;
             s.last_block_hash = block.header.hash().to_hex();
             s.budget.spent = spent;

@@ -41,6 +41,8 @@ pub struct Status {
     pub last_metrics: Option<RoundMetricsStatus>,
     /// Updates the last committed round excluded.
     pub last_excluded: u32,
+    /// Every validator's committed privacy spend, from the ledger.
+    pub members: Vec<MemberBudget>,
     /// Our libp2p addresses.
     pub listen: Vec<String>,
     /// Our PeerId.
@@ -60,6 +62,19 @@ pub struct BudgetStatus {
     pub left: f64,
     /// The node stopped contributing because the next round would cross the cap.
     pub exhausted: bool,
+}
+
+/// One validator's committed spend.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct MemberBudget {
+    /// Organization id (hex).
+    pub org: String,
+    /// Name from genesis or its join request.
+    pub name: String,
+    /// Epsilon spent on the ledger.
+    pub epsilon_spent: f64,
+    /// Its cap.
+    pub epsilon_max: f64,
 }
 
 /// Accuracy figures of a round.
