@@ -77,6 +77,10 @@ pub struct Args {
     /// Print the summary as JSON.
     #[arg(long)]
     pub json: bool,
+    /// Only write keys, genesis, data and node configs into --dir and print the node list as
+    /// JSON; start nothing (for scripted and end-to-end tests).
+    #[arg(long, requires = "dir")]
+    pub setup_only: bool,
 }
 
 /// One organization's line in the summary.
@@ -145,7 +149,7 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     };
     let result = run_in(&a, &root);
     match &result {
-        Ok(code) if *code == ExitCode::SUCCESS && !a.keep => {
+        Ok(code) if *code == ExitCode::SUCCESS && !a.keep && !a.setup_only => {
             let _ = std::fs::remove_dir_all(&root);
         }
         _ => eprintln!(
@@ -158,6 +162,24 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
 
 fn run_in(a: &Args, root: &std::path::Path) -> anyhow::Result<ExitCode> {
     let (nodes, genesis) = setup::lay_out(a, root)?;
+    if a.setup_only {
+        let list: Vec<serde_json::Value> = nodes
+            .iter()
+            .map(|n| {
+                serde_json::json!({
+                    "name": n.name, "org": n.org, "config": n.config, "dir": n.dir,
+                    "addr": n.addr, "status": n.status, "attack": n.attack, "joiner": n.joiner,
+                })
+            })
+            .collect();
+        super::print_json(&serde_json::json!({
+            "dir": root,
+            "genesis": root.join("genesis.toml"),
+            "f": genesis.f,
+            "nodes": list,
+        }))?;
+        return Ok(ExitCode::SUCCESS);
+    }
     let bin = procs::node_binary(a.node_bin.as_deref())?;
     let genesis_path = root.join("genesis.toml");
     eprintln!(

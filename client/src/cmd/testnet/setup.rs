@@ -21,6 +21,8 @@ pub struct NodeSpec {
     pub dir: PathBuf,
     /// Its config file.
     pub config: PathBuf,
+    /// Organization id (hex).
+    pub org: String,
     /// Its libp2p address with /p2p.
     pub addr: String,
     /// Status listener `127.0.0.1:port`.
@@ -209,6 +211,7 @@ pub fn lay_out(a: &Args, root: &Path) -> anyhow::Result<(Vec<NodeSpec>, Genesis)
         std::fs::write(&config, text)?;
         nodes.push(NodeSpec {
             name,
+            org: keys[i].id().to_hex(),
             dir,
             config,
             addr: addrs[i].clone(),

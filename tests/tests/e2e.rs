@@ -1,0 +1,171 @@
+//! End-to-end runs of real `fedledger-node` processes on loopback: the quick-start testnet, a
+//! crashed member catching up, a crashed leader forcing a view change, an attacker under Krum,
+//! and a node refusing a tampered ledger.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use fedledger_tests::{cli, serial, Testnet};
+use serde_json::Value;
+use std::time::Duration;
+
+const FAST: [&str; 4] = ["--collect-timeout-ms", "1500", "--view-timeout-ms", "2000"];
+
+fn testnet_json(args: &[&str]) -> Value {
+    let mut all = vec!["testnet", "--json"];
+    all.extend_from_slice(args);
+    all.extend_from_slice(&FAST);
+    let out = cli(&all);
+    assert!(
+        out.status.success(),
+        "fedledger testnet {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[test]
+fn four_nodes_five_rounds_identical_audited_and_learning() {
+    let _g = serial();
+    let s = testnet_json(&["--nodes", "4", "--rounds", "5"]);
+    assert_eq!(s["identical"], true, "{s}");
+    assert_eq!(s["all_valid"], true, "{s}");
+    let orgs = s["orgs"].as_array().unwrap();
+    assert_eq!(orgs.len(), 4);
+    for o in orgs {
+        assert_eq!(o["height"], 5, "{o}");
+        assert!(o["updates"].as_u64().unwrap() >= 3, "{o}");
+        assert!(o["epsilon_spent"].as_f64().unwrap() > 0.0, "{o}");
+    }
+    // Round 1's summary evaluates the initial model; round 5's the model after four rounds.
+    let first = s["first_round"]["auc"].as_f64().unwrap();
+    let last = s["last_round"]["auc"].as_f64().unwrap();
+    assert!(last > first + 0.02, "AUC {first} -> {last}");
+}
+
+#[test]
+fn a_killed_member_restarts_and_catches_up() {
+    let _g = serial();
+    let mut net = Testnet::setup(&[&["--nodes", "4", "--rounds", "10"][..], &FAST].concat());
+    net.start_all();
+    net.wait_height(&[0, 1, 2, 3], 2, Duration::from_secs(60));
+    net.kill9(3);
+    // Three of four are a quorum: rounds go on without it.
+    net.wait_height(&[0, 1, 2], 6, Duration::from_secs(90));
+    net.start(3);
+    net.wait_height(&[0, 1, 2, 3], 10, Duration::from_secs(120));
+    let audits = net.finish_and_compare(10);
+    assert_eq!(audits[3]["report"]["height"], audits[0]["report"]["height"]);
+}
+
+#[test]
+fn a_killed_leader_forces_a_recorded_view_change() {
+    let _g = serial();
+    let mut net = Testnet::setup(&[&["--nodes", "4", "--rounds", "9"][..], &FAST].concat());
+    net.start_all();
+    net.wait_height(&[0, 1, 2, 3], 2, Duration::from_secs(60));
+    // Validators are sorted by id; the view-0 leader of height h is validators[h mod n].
+    let mut sorted: Vec<(String, usize)> = net
+        .nodes
+        .iter()
+        .enumerate()
+        .map(|(i, n)| (n.org.clone(), i))
+        .collect();
+    sorted.sort();
+    let h = net.height(0);
+    let victim = sorted[((h + 2) % 4) as usize].1;
+    net.kill9(victim);
+    let at_kill = (0..4)
+        .filter(|i| *i != victim)
+        .map(|i| net.height(i))
+        .max()
+        .unwrap();
+    let live: Vec<usize> = (0..4).filter(|i| *i != victim).collect();
+    net.wait_height(&live, 9, Duration::from_secs(120));
+    net.stop_all();
+    let audit = net.audit(live[0]);
+    assert_eq!(audit["valid"], true, "{audit}");
+    let victim_org = &net.nodes[victim].org;
+    let led_after_kill: Vec<&Value> = audit["rounds"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| {
+            let height = r["height"].as_u64().unwrap();
+            height > at_kill + 1 && sorted[(height % 4) as usize].0 == *victim_org
+        })
+        .collect();
+    assert!(
+        !led_after_kill.is_empty(),
+        "the dead leader had no turn after the kill"
+    );
+    for r in led_after_kill {
+        assert!(
+            r["view"].as_u64().unwrap() >= 1,
+            "height {} finalized in view 0 without its leader: {r}",
+            r["height"]
+        );
+        assert_ne!(
+            r["proposer"].as_str().unwrap(),
+            &victim_org[..r["proposer"].as_str().unwrap().len()]
+        );
+    }
+}
+
+#[test]
+fn a_sign_flip_attacker_is_excluded_under_krum() {
+    let _g = serial();
+    let common = ["--nodes", "5", "--rule", "krum", "--rounds", "6"];
+    let clean = testnet_json(&common);
+    let attacked =
+        testnet_json(&[&common[..], &["--byzantine", "1", "--attack", "sign-flip"]].concat());
+    for s in [&clean, &attacked] {
+        assert_eq!(s["identical"], true, "{s}");
+        assert_eq!(s["all_valid"], true, "{s}");
+    }
+    let attacker = attacked["orgs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["attack"] == "sign-flip")
+        .unwrap();
+    let updates = attacker["updates"].as_u64().unwrap();
+    assert!(updates >= 4, "{attacker}");
+    assert_eq!(
+        attacker["exclusions"].as_u64().unwrap(),
+        updates,
+        "Krum let a sign-flipped update through: {attacker}"
+    );
+    let auc = |s: &Value| s["last_round"]["auc"].as_f64().unwrap();
+    assert!(
+        (auc(&clean) - auc(&attacked)).abs() <= 0.03,
+        "clean {} attacked {}",
+        auc(&clean),
+        auc(&attacked)
+    );
+}
+
+#[test]
+fn a_node_refuses_a_tampered_ledger_and_names_the_height() {
+    let _g = serial();
+    let mut net = Testnet::setup(&[&["--nodes", "4", "--rounds", "3"][..], &FAST].concat());
+    net.start_all();
+    net.wait_height(&[0, 1, 2, 3], 3, Duration::from_secs(60));
+    net.stop_all();
+    {
+        let store =
+            fedledger_ledger::store::SledStore::open(&net.nodes[1].dir.join("ledger")).unwrap();
+        let blocks = store.db().open_tree("blocks").unwrap();
+        let key = 2u64.to_be_bytes();
+        let mut raw = blocks.get(key).unwrap().unwrap().to_vec();
+        let mid = raw.len() / 2;
+        raw[mid] ^= 0x01;
+        blocks.insert(key, raw).unwrap();
+        store.flush().unwrap();
+    }
+    let out = std::process::Command::new(&fedledger_tests::bins().1)
+        .args(["run", "--config", net.nodes[1].config.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "started on a tampered ledger: {err}");
+    assert!(err.contains("invalid at height 2"), "{err}");
+}
