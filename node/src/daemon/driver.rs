@@ -395,6 +395,7 @@ impl Node {
             model = %block.header.model_hash.short(),
             included = summary.as_ref().map_or(0, |s| s.included),
             excluded = summary.as_ref().map_or(0, |s| s.excluded),
+            at_ms = unix_ms(),
             "committed"
         );
         let chain = self.consensus.chain();
@@ -505,6 +506,13 @@ impl Node {
         warn!(target: TARGET, reason, detail, "input dropped");
         self.shared.reject(reason);
     }
+}
+
+/// Wall-clock milliseconds, for log lines that tools correlate across nodes.
+pub(super) fn unix_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
 }
 
 #[cfg(unix)]

@@ -303,10 +303,8 @@ impl Node {
             .store
             .block(h - 1)?
             .map_or(self.genesis.created_at_ms, |b| b.header.timestamp_ms);
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as u64);
-        info!(target: TARGET, height = h, view = v, updates = n, included = r.included, "proposing");
+        let now = super::driver::unix_ms();
+        info!(target: TARGET, height = h, view = v, updates = n, included = r.included, at_ms = now, "proposing");
         self.candidates.insert(r.model_hash, r.model);
         self.pending_payload = None;
         self.queue.push_back(Event::Payload {

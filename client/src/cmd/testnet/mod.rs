@@ -3,6 +3,7 @@
 
 mod procs;
 mod setup;
+mod timing;
 
 use anyhow::{bail, Context};
 use procs::Fleet;
@@ -44,6 +45,10 @@ pub struct Args {
     /// How to split the CSV: iid, dirichlet:ALPHA or column:NAME.
     #[arg(long, default_value = "iid")]
     pub partition: String,
+    /// Hidden layer widths: train an MLP instead of logistic regression (e.g. `1000,990` for a
+    /// model of about a million parameters).
+    #[arg(long, value_delimiter = ',')]
+    pub hidden: Vec<u32>,
     /// Synthetic customers per organization.
     #[arg(long, default_value_t = 1000)]
     pub rows: usize,
@@ -106,6 +111,7 @@ struct Summary {
     seconds: f64,
     identical: bool,
     all_valid: bool,
+    timing: timing::Timing,
     first_round: Option<RoundLine>,
     last_round: Option<RoundLine>,
     orgs: Vec<OrgLine>,
@@ -268,7 +274,17 @@ fn run_in(a: &Args, root: &std::path::Path) -> anyhow::Result<ExitCode> {
         std::thread::sleep(Duration::from_millis(250));
     }
     let seconds = started.elapsed().as_secs_f64();
+    let sent: Vec<u64> = nodes
+        .iter()
+        .map(|n| timing::bytes_sent(&n.status))
+        .collect();
     fleet.stop();
+    let logs: Vec<PathBuf> = nodes
+        .iter()
+        .filter(|n| !n.joiner)
+        .map(|n| root.join(format!("{}.log", n.name)))
+        .collect();
+    let timing = timing::measure(&logs, &sent, a.rounds);
     eprintln!(
         "all nodes reached round {}; exporting and auditing every ledger",
         a.rounds
@@ -338,6 +354,7 @@ fn run_in(a: &Args, root: &std::path::Path) -> anyhow::Result<ExitCode> {
         dir: root.display().to_string(),
         rounds: a.rounds,
         seconds,
+        timing,
         identical,
         all_valid,
         first_round: rounds.first().cloned(),
@@ -378,6 +395,14 @@ fn print_summary(s: &Summary) {
             f.accuracy, l.accuracy, f.auc, l.auc, f.round, l.round
         );
     }
+    let t = &s.timing;
+    println!(
+        "rounds: proposal to commit on every node p50 {:.0} ms, p95 {:.0} ms, max {:.0} ms; {:.0} KiB sent per node per round",
+        t.latency_p50_ms,
+        t.latency_p95_ms,
+        t.latency_max_ms,
+        t.bytes_sent_per_node_round / 1024.0
+    );
     println!(
         "\n  {:<8} {:<10} {:>6} {:>8} {:>9} {:>8} {:>6}  {:<10} tip",
         "org", "id", "height", "updates", "excluded", "epsilon", "cap", "attack"

@@ -118,10 +118,17 @@ pub fn lay_out(a: &Args, root: &Path) -> anyhow::Result<(Vec<NodeSpec>, Genesis)
         created_at_ms: now,
         f,
         model: ModelSpec {
-            kind: if classes > 2 { "softmax" } else { "logistic" }.into(),
+            kind: if !a.hidden.is_empty() {
+                "mlp"
+            } else if classes > 2 {
+                "softmax"
+            } else {
+                "logistic"
+            }
+            .into(),
             features: features as u32,
             classes: classes as u32,
-            hidden: Vec::new(),
+            hidden: a.hidden.clone(),
             init_seed: a.seed,
             schema_hash: schema.hash().to_hex(),
         },
