@@ -191,8 +191,12 @@ impl Node {
             )));
         }
         let safety = state.safety()?;
+        let mut ccfg = consensus::Config::from_genesis(&genesis);
+        // Re-sends go to every peer through gossip; at a quarter of the view timeout they swamp
+        // larger consortia on small machines. Half the view timeout still lands before it fires.
+        ccfg.retry_ms = (ccfg.view_timeout_ms / 2).max(1000);
         let consensus = Consensus::restore(
-            consensus::Config::from_genesis(&genesis),
+            ccfg,
             OrgKey::from_secret(key.secret_bytes(), key.name.clone()),
             &genesis,
             blocks,

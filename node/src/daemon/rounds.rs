@@ -274,7 +274,7 @@ impl Node {
         )
         .is_ok();
         let go = accepts
-            && (n == validators || (n >= quorum && elapsed >= collect / 5) || elapsed >= collect);
+            && (n == validators || (n >= quorum && elapsed >= collect / 2) || elapsed >= collect);
         if !go {
             return Ok(());
         }

@@ -39,11 +39,15 @@ impl Behaviour {
         let mut gossipsub =
             gossipsub::Behaviour::new(gossipsub::MessageAuthenticity::Signed(key.clone()), config)
                 .map_err(|e| e.to_string())?;
+        // Members are known by key, and several may share an address (a testnet on one machine,
+        // nodes behind one NAT): the IP-colocation penalty would graylist honest peers, so it is
+        // off. Invalid messages (Reject) still cost a peer its score and its mesh slots.
+        let params = gossipsub::PeerScoreParams {
+            ip_colocation_factor_weight: 0.0,
+            ..gossipsub::PeerScoreParams::default()
+        };
         gossipsub
-            .with_peer_score(
-                gossipsub::PeerScoreParams::default(),
-                gossipsub::PeerScoreThresholds::default(),
-            )
+            .with_peer_score(params, gossipsub::PeerScoreThresholds::default())
             .map_err(|e| e.to_string())?;
         let fetch = request_response::Behaviour::new(
             [(PROTOCOL, request_response::ProtocolSupport::Full)],

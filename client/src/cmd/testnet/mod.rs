@@ -265,6 +265,14 @@ fn run_in(a: &Args, root: &std::path::Path) -> anyhow::Result<ExitCode> {
         if heights.iter().all(|h| *h >= a.rounds) {
             break;
         }
+        if statuses
+            .iter()
+            .all(|s| s.as_ref().is_some_and(|s| s.budget.exhausted))
+        {
+            bail!(
+                "every organization's privacy budget is spent at round {top}: no update can be released, so no further block can be built; raise --epsilon-max or --noise-multiplier, or run fewer --rounds"
+            );
+        }
         if Instant::now() > deadline {
             bail!(
                 "the testnet did not reach round {} in time (heights {heights:?}); see the logs",

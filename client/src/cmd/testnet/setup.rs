@@ -209,7 +209,7 @@ pub fn lay_out(a: &Args, root: &Path) -> anyhow::Result<(Vec<NodeSpec>, Genesis)
         let text = format!(
             "# {name} of a local testnet (written by `fedledger testnet`).\n\
              data_dir = \"{name}\"\nkey = \"keys/{name}.key\"\ngenesis = \"genesis.toml\"\n\n\
-             [network]\nlisten = [\"/ip4/127.0.0.1/tcp/{}\"]\nbootstrap = [{}]\nheartbeat_ms = 200\nredial_ms = 1000\nfetch_timeout_ms = 10000\n\n\
+             [network]\nlisten = [\"/ip4/127.0.0.1/tcp/{}\"]\nbootstrap = [{}]\nheartbeat_ms = 500\nredial_ms = 1000\nfetch_timeout_ms = 10000\n\n\
              [status]\nlisten = \"{status}\"\n\n[data]\n{data}\n[training]\n{attack_line}",
             ports[i].0,
             bootstrap.join(", ")
