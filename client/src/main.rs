@@ -36,6 +36,9 @@ enum Command {
     Bench(cmd::bench::Command),
     Report(cmd::report::Args),
     Testnet(cmd::testnet::Args),
+    Join(cmd::membership::JoinArgs),
+    Admit(cmd::membership::AdmitArgs),
+    Leave(cmd::membership::LeaveArgs),
 }
 
 fn main() -> ExitCode {
@@ -60,6 +63,9 @@ fn main() -> ExitCode {
         Command::Bench(c) => cmd::bench::run(c),
         Command::Report(a) => cmd::report::run(a),
         Command::Testnet(a) => cmd::testnet::run(a),
+        Command::Join(a) => cmd::membership::join(a),
+        Command::Admit(a) => cmd::membership::admit(a),
+        Command::Leave(a) => cmd::membership::leave(a),
     };
     match result {
         Ok(code) => code,

@@ -169,3 +169,101 @@ fn a_node_refuses_a_tampered_ledger_and_names_the_height() {
     assert!(!out.status.success(), "started on a tampered ledger: {err}");
     assert!(err.contains("invalid at height 2"), "{err}");
 }
+
+#[test]
+fn an_organization_joins_mid_run_and_contributes_from_its_admission() {
+    let _g = serial();
+    let s = testnet_json(&["--nodes", "4", "--rounds", "10", "--join"]);
+    assert_eq!(s["identical"], true, "{s}");
+    assert_eq!(s["all_valid"], true, "{s}");
+    let m = s["membership"].as_array().unwrap();
+    assert_eq!(m.len(), 1, "{s}");
+    assert_eq!(m[0]["action"], "join", "{s}");
+    let effective = m[0]["effective_height"].as_u64().unwrap();
+    assert!(effective <= 10, "{s}");
+    let joiner = s["orgs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["name"] == "org-4")
+        .unwrap();
+    assert_eq!(
+        joiner["height"], 10,
+        "the joiner's ledger is complete: {joiner}"
+    );
+    let updates = joiner["updates"].as_u64().unwrap();
+    assert!(
+        updates >= 1 && updates <= 10 - effective + 1,
+        "joiner contributed {updates} from height {effective}: {s}"
+    );
+}
+
+#[test]
+fn a_member_leaves_with_the_others_approval() {
+    let _g = serial();
+    let mut net = Testnet::setup(&[&["--nodes", "5", "--rounds", "12"][..], &FAST].concat());
+    net.start_all();
+    net.wait_height(&[0, 1, 2, 3, 4], 2, Duration::from_secs(60));
+    let leaver = net.nodes[4].org.clone();
+    let out = cli(&["leave", "--node", &net.nodes[4].status]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Manual admission (the default): each member approves with `fedledger admit`, retried
+    // until its node has seen the request.
+    let t = std::time::Instant::now();
+    loop {
+        for i in 0..4 {
+            let out = cli(&["admit", &leaver, "--node", &net.nodes[i].status]);
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        let approved = (0..4)
+            .filter(|&i| {
+                net.status(i).is_some_and(|s| {
+                    s["pending_requests"]
+                        .as_array()
+                        .is_some_and(|p| p.iter().any(|r| r["approved_here"] == true))
+                })
+            })
+            .count();
+        let recorded = net.status(0).is_some_and(|s| {
+            s["pending_requests"]
+                .as_array()
+                .is_some_and(|p| p.is_empty())
+                && net.height(0) > 2
+        });
+        if approved >= 3
+            || (recorded && t.elapsed() > Duration::from_secs(3))
+            || t.elapsed() > Duration::from_secs(30)
+        {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    net.wait_height(&[0, 1, 2, 3, 4], 12, Duration::from_secs(120));
+    net.stop_all();
+    let audit = net.audit(0);
+    assert_eq!(audit["valid"], true, "{audit}");
+    let m = audit["report"]["membership"].as_array().unwrap();
+    let leave = m
+        .iter()
+        .find(|e| e["action"] == "leave")
+        .unwrap_or_else(|| panic!("no leave recorded: {audit}"));
+    assert_eq!(leave["org"], leaver.as_str());
+    let effective = leave["effective_height"].as_u64().unwrap();
+    assert!(effective <= 12, "{audit}");
+    assert!(
+        !audit["report"]["validators"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|v| v == leaver.as_str()),
+        "{audit}"
+    );
+}

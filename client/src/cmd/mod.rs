@@ -6,6 +6,7 @@ pub mod block;
 pub mod export;
 pub mod genesis;
 pub mod keygen;
+pub mod membership;
 pub mod privacy;
 pub mod proof;
 pub mod report;

@@ -166,6 +166,20 @@ impl ChainState {
     pub fn budget(&self, org: &OrgId) -> Option<(f64, f64)> {
         self.members.get(org).map(|m| (m.epsilon, m.epsilon_max))
     }
+    /// Whether `m` could be recorded in the next block, as the only membership change in it (its
+    /// signatures are checked separately). What a leader asks before including a change.
+    pub fn membership_admissible(&self, m: &MembershipChange) -> Result<(), String> {
+        self.check_membership(self.height + 1, m, &[], 0)
+            .map_err(|v| v.to_string())
+    }
+    /// Whether `org` has a recorded membership change that has not taken effect yet.
+    pub fn membership_pending(&self, org: &OrgId) -> bool {
+        self.validators.is_pending(org)
+    }
+    /// Blocks between recording a membership change and its effect.
+    pub fn membership_delay(&self) -> u64 {
+        self.membership_delay
+    }
     /// The delta every epsilon is measured at.
     pub fn delta(&self) -> f64 {
         self.delta

@@ -12,9 +12,11 @@ use std::path::{Path, PathBuf};
 pub struct NodeConfig {
     /// Directory for the ledger, update blobs, consensus state and privacy spends (sled).
     pub data_dir: PathBuf,
-    /// The organization's key file (`fedledger keygen`).
+    /// The organization's key file (`fedledger keygen`); may come from `FEDLEDGER_KEY`.
+    #[serde(default)]
     pub key: PathBuf,
-    /// The consortium's genesis file.
+    /// The consortium's genesis file; may come from `FEDLEDGER_GENESIS`.
+    #[serde(default)]
     pub genesis: PathBuf,
     /// Peer-to-peer settings.
     #[serde(default)]
@@ -28,6 +30,26 @@ pub struct NodeConfig {
     /// Local training.
     #[serde(default)]
     pub training: TrainingSection,
+    /// Joining, admitting and leaving.
+    #[serde(default)]
+    pub membership: MembershipSection,
+}
+
+/// `[membership]`.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MembershipSection {
+    /// `manual` (approve with `fedledger admit ORG --node ADDR`) or `auto` (approve every
+    /// well-formed join whose schema matches genesis, and every leave; for testnets).
+    #[serde(default = "default_admission")]
+    pub admission: String,
+    /// Set on a node that is not a member yet: request to join with this privacy cap.
+    #[serde(default)]
+    pub join_epsilon_max: Option<f64>,
+}
+
+fn default_admission() -> String {
+    "manual".into()
 }
 
 /// `[network]`.
@@ -183,13 +205,14 @@ impl Default for TrainingSection {
 }
 
 /// Environment variables that override keys of the file (for containers and scripts).
-pub const ENV_OVERRIDES: [(&str, &str); 6] = [
+pub const ENV_OVERRIDES: [(&str, &str); 7] = [
     ("FEDLEDGER_DATA_DIR", "data_dir"),
     ("FEDLEDGER_KEY", "key"),
     ("FEDLEDGER_GENESIS", "genesis"),
     ("FEDLEDGER_LISTEN", "network.listen (comma-separated)"),
     ("FEDLEDGER_BOOTSTRAP", "network.bootstrap (comma-separated)"),
     ("FEDLEDGER_STATUS_LISTEN", "status.listen"),
+    ("FEDLEDGER_JOIN_EPSILON_MAX", "membership.join_epsilon_max"),
 ];
 
 impl NodeConfig {
@@ -243,11 +266,15 @@ impl NodeConfig {
         if let Some(v) = get("FEDLEDGER_STATUS_LISTEN") {
             self.status.listen = v;
         }
+        if let Some(v) = get("FEDLEDGER_JOIN_EPSILON_MAX") {
+            // An unparseable value becomes NaN, which validation reports under the key.
+            self.membership.join_epsilon_max = Some(v.trim().parse().unwrap_or(f64::NAN));
+        }
     }
 
     fn resolve(&mut self, base: &Path) {
         let fix = |p: &mut PathBuf| {
-            if p.is_relative() {
+            if p.is_relative() && !p.as_os_str().is_empty() {
                 *p = base.join(&*p);
             }
         };
@@ -270,6 +297,12 @@ impl NodeConfig {
                 reason,
             })
         };
+        if self.key.as_os_str().is_empty() {
+            return bad("key", "required (or FEDLEDGER_KEY)".into());
+        }
+        if self.genesis.as_os_str().is_empty() {
+            return bad("genesis", "required (or FEDLEDGER_GENESIS)".into());
+        }
         if self.network.listen.is_empty() {
             return bad("network.listen", "needs at least one address".into());
         }
@@ -324,6 +357,23 @@ impl NodeConfig {
         }
         if !(self.training.momentum.is_finite() && (0.0..1.0).contains(&self.training.momentum)) {
             return bad("training.momentum", "must be in [0, 1)".into());
+        }
+        if !matches!(self.membership.admission.as_str(), "manual" | "auto") {
+            return bad(
+                "membership.admission",
+                format!(
+                    "`{}`: expected \"manual\" or \"auto\"",
+                    self.membership.admission
+                ),
+            );
+        }
+        if let Some(e) = self.membership.join_epsilon_max {
+            if !(e.is_finite() && e > 0.0) {
+                return bad(
+                    "membership.join_epsilon_max",
+                    "must be a positive number".into(),
+                );
+            }
         }
         if let Some(a) = &self.training.attack {
             match a.parse::<crate::learn::attack::Attack>() {

@@ -101,6 +101,16 @@ pub struct Node {
     pub(super) nonce: u64,
     pub(super) queue: VecDeque<Event>,
     pub(super) stopped_at_max: bool,
+    /// Membership requests seen, by request hash.
+    pub(super) requests: BTreeMap<Digest, super::membership::PendingRequest>,
+    /// Our own join or leave request, re-sent until recorded.
+    /// Gossip queued by synchronous handlers, sent at the next turn of the loop.
+    pub(super) outbox: Vec<super::wire::Gossip>,
+    pub(super) last_membership_tick: Instant,
+    pub(super) my_request: Option<(
+        fedledger_ledger::block::MembershipRequest,
+        fedledger_ledger::Signature,
+    )>,
 }
 
 /// Open the data dir, verify the stored ledger, restore model and safety state. Refuses a
@@ -275,6 +285,10 @@ impl Node {
             nonce: rand::random(),
             queue: VecDeque::new(),
             stopped_at_max: false,
+            requests: BTreeMap::new(),
+            my_request: None,
+            outbox: Vec::new(),
+            last_membership_tick: Instant::now() - Duration::from_secs(10),
         };
         Ok((node, events, rx))
     }
@@ -470,6 +484,9 @@ impl Node {
     }
 
     async fn on_tick(&mut self) {
+        for c in self.shared.take_admin() {
+            self.on_admin(c);
+        }
         if let Ok(p) = self.net.peers().await {
             self.peers = p.into_iter().collect();
         }
@@ -490,6 +507,12 @@ impl Node {
             self.last_reannounce = Instant::now();
             if !self.stopped_at_max {
                 self.reannounce().await;
+            }
+        }
+        if self.last_membership_tick.elapsed() >= Duration::from_millis(1000) {
+            self.last_membership_tick = Instant::now();
+            if !self.stopped_at_max {
+                self.membership_tick().await;
             }
         }
     }

@@ -5,6 +5,7 @@ pub mod config;
 mod driver;
 pub mod error;
 pub mod learner;
+mod membership;
 mod network;
 mod rounds;
 pub mod state;

@@ -74,6 +74,8 @@ impl Node {
         };
         match env.body {
             Gossip::Announce(c) => self.on_announce(c, Some(source)),
+            Gossip::Request { request, signature } => self.on_request(request, signature),
+            Gossip::Approval { request, approval } => self.on_approval(request, approval),
             Gossip::Consensus(m) => {
                 let Some(from) = org else {
                     self.warn_drop("no-org-identity", &format!("{source}"));

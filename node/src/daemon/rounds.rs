@@ -22,6 +22,9 @@ use tracing::{debug, info, warn};
 impl Node {
     /// Everything that may have become possible since the last event.
     pub(super) async fn progress(&mut self) -> Result<(), DaemonError> {
+        for g in std::mem::take(&mut self.outbox) {
+            self.publish(g).await;
+        }
         let tip = self.consensus.chain().height();
         if let Some(last) = self.last_round() {
             if tip >= last && !self.stopped_at_max {
@@ -307,11 +310,16 @@ impl Node {
         info!(target: TARGET, height = h, view = v, updates = n, included = r.included, at_ms = now, "proposing");
         self.candidates.insert(r.model_hash, r.model);
         self.pending_payload = None;
+        let mut entries = r.entries;
+        if let Some(change) = self.ready_membership_change(h) {
+            info!(target: TARGET, height = h, "recording a membership change");
+            entries.push(change);
+        }
         self.queue.push_back(Event::Payload {
             height: h,
             view: v,
             payload: Payload {
-                entries: r.entries,
+                entries,
                 model_hash: r.model_hash,
                 timestamp_ms: now.max(parent_ts),
             },

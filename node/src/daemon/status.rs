@@ -41,6 +41,8 @@ pub struct Status {
     pub last_metrics: Option<RoundMetricsStatus>,
     /// Updates the last committed round excluded.
     pub last_excluded: u32,
+    /// Join and leave requests seen and not yet recorded.
+    pub pending_requests: Vec<PendingRequestStatus>,
     /// Every validator's committed privacy spend, from the ledger.
     pub members: Vec<MemberBudget>,
     /// Our libp2p addresses.
@@ -62,6 +64,28 @@ pub struct BudgetStatus {
     pub left: f64,
     /// The node stopped contributing because the next round would cross the cap.
     pub exhausted: bool,
+}
+
+/// A membership request waiting for approvals or a block.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct PendingRequestStatus {
+    /// The subject (hex).
+    pub org: String,
+    /// `join NAME` or `leave`.
+    pub action: String,
+    /// Approvals collected.
+    pub approvals: usize,
+    /// Whether this node approved it.
+    pub approved_here: bool,
+}
+
+/// A local operator's command, from the status listener (loopback only by default).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AdminCommand {
+    /// Approve the pending request of this organization.
+    Admit(fedledger_ledger::OrgId),
+    /// Ask to leave the consortium.
+    Leave,
 }
 
 /// One validator's committed spend.
@@ -115,6 +139,7 @@ pub struct Counters {
 #[derive(Debug, Clone, Default)]
 pub struct Shared {
     inner: Arc<Mutex<(Status, Counters)>>,
+    admin: Arc<Mutex<Vec<AdminCommand>>>,
 }
 
 impl Shared {
@@ -132,6 +157,23 @@ impl Shared {
             .lock()
             .map(|g| g.clone())
             .unwrap_or_else(|p| p.into_inner().clone())
+    }
+
+    /// Queue an operator command for the node loop.
+    pub fn push_admin(&self, c: AdminCommand) {
+        if let Ok(mut q) = self.admin.lock() {
+            if q.len() < 64 {
+                q.push(c);
+            }
+        }
+    }
+
+    /// Take the queued operator commands.
+    pub fn take_admin(&self) -> Vec<AdminCommand> {
+        self.admin
+            .lock()
+            .map(|mut q| std::mem::take(&mut *q))
+            .unwrap_or_default()
     }
 
     /// Count a rejected input.
@@ -246,31 +288,66 @@ pub async fn serve(addr: SocketAddr, shared: Shared) -> Result<SocketAddr, Daemo
             };
             let shared = shared.clone();
             tokio::spawn(async move {
-                // Requests are a single line plus headers; anything longer is not ours.
-                let mut buf = vec![0u8; 4096];
-                let n = match tokio::time::timeout(
-                    std::time::Duration::from_secs(5),
-                    sock.read(&mut buf),
-                )
-                .await
-                {
-                    Ok(Ok(n)) => n,
-                    _ => return,
-                };
+                // Requests are a line plus headers, no body: read up to the blank line (4 KiB at
+                // most, 5 s at most); anything longer is not ours.
+                let mut buf = Vec::with_capacity(512);
+                let mut chunk = [0u8; 1024];
+                let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
+                while buf.len() < 4096 && !buf.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match tokio::time::timeout_at(deadline, sock.read(&mut chunk)).await {
+                        Ok(Ok(0)) | Err(_) | Ok(Err(_)) => break,
+                        Ok(Ok(k)) => buf.extend_from_slice(&chunk[..k]),
+                    }
+                }
+                let n = buf.len();
                 let line = String::from_utf8_lossy(&buf[..n]);
-                let path = line.split_whitespace().nth(1).unwrap_or("");
+                let mut words = line.split_whitespace();
+                let method = words.next().unwrap_or("");
+                let path = words.next().unwrap_or("");
                 let (s, c) = shared.snapshot();
-                let (code, ctype, body) = match path {
-                    "/status" => (
-                        "200 OK",
-                        "application/json",
-                        serde_json::to_string_pretty(&s).unwrap_or_default(),
-                    ),
-                    "/metrics" => ("200 OK", "text/plain; version=0.0.4", prometheus(&s, &c)),
+                let (code, ctype, body) = match (method, path) {
+                    ("POST", p) if p.starts_with("/admit?org=") => {
+                        match p["/admit?org=".len()..].parse::<fedledger_ledger::OrgId>() {
+                            Ok(org) => {
+                                shared.push_admin(AdminCommand::Admit(org));
+                                (
+                                    "202 Accepted",
+                                    "text/plain",
+                                    format!("approval of {} queued\n", org.short()),
+                                )
+                            }
+                            Err(e) => (
+                                "400 Bad Request",
+                                "text/plain",
+                                format!("bad org id: {e}\n"),
+                            ),
+                        }
+                    }
+                    ("POST", "/leave") => {
+                        shared.push_admin(AdminCommand::Leave);
+                        (
+                            "202 Accepted",
+                            "text/plain",
+                            "leave request queued\n".to_string(),
+                        )
+                    }
+                    ("GET", p) => match p {
+                        "/status" => (
+                            "200 OK",
+                            "application/json",
+                            serde_json::to_string_pretty(&s).unwrap_or_default(),
+                        ),
+                        "/metrics" => ("200 OK", "text/plain; version=0.0.4", prometheus(&s, &c)),
+                        _ => (
+                            "404 Not Found",
+                            "text/plain",
+                            "try /status or /metrics\n".into(),
+                        ),
+                    },
                     _ => (
-                        "404 Not Found",
+                        "405 Method Not Allowed",
                         "text/plain",
-                        "try /status or /metrics\n".into(),
+                        "GET /status, GET /metrics, POST /admit?org=ID, POST /leave\n".into(),
                     ),
                 };
                 debug!(target: TARGET, %peer, path, "request");

@@ -3,8 +3,8 @@
 //! would stop a node's retries from reaching a peer that restarted).
 
 use crate::consensus::Message;
-use fedledger_ledger::block::UpdateCommitment;
-use fedledger_ledger::{codec, LedgerError};
+use fedledger_ledger::block::{MembershipApproval, MembershipRequest, UpdateCommitment};
+use fedledger_ledger::{codec, Digest, LedgerError, Signature};
 use serde::{Deserialize, Serialize};
 
 /// One gossip message.
@@ -23,6 +23,20 @@ pub enum Gossip {
     Announce(UpdateCommitment),
     /// A consensus proposal, vote or certificate.
     Consensus(Message),
+    /// A join or leave request, signed by its subject.
+    Request {
+        /// The request.
+        request: MembershipRequest,
+        /// The subject's signature (under the membership-request domain).
+        signature: Signature,
+    },
+    /// A member's approval of the request with this hash.
+    Approval {
+        /// The request's hash.
+        request: Digest,
+        /// The approval.
+        approval: MembershipApproval,
+    },
 }
 
 impl Envelope {

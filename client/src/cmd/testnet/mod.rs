@@ -2,6 +2,7 @@
 //! then exported, audited and compared.
 
 mod procs;
+pub use procs::node_binary;
 mod setup;
 mod timing;
 
@@ -73,7 +74,9 @@ pub struct Args {
     /// Keep the directory afterwards for inspection (it is always kept on failure).
     #[arg(long)]
     pub keep: bool,
-    /// A new organization joins mid-run (not implemented yet: refused).
+    /// A new organization joins mid-run: started with `fedledger join` once round 2 is
+    /// committed, approved automatically by the founders, a validator `membership_delay` blocks
+    /// after its admission is recorded.
     #[arg(long)]
     pub join: bool,
     /// The fedledger-node binary (default: next to this one).
@@ -112,6 +115,8 @@ struct Summary {
     identical: bool,
     all_valid: bool,
     timing: timing::Timing,
+    /// Membership changes recorded (from the first node's audit).
+    membership: Vec<serde_json::Value>,
     first_round: Option<RoundLine>,
     last_round: Option<RoundLine>,
     orgs: Vec<OrgLine>,
@@ -128,9 +133,6 @@ struct RoundLine {
 
 /// Run it.
 pub fn run(a: Args) -> anyhow::Result<ExitCode> {
-    if a.join {
-        bail!("--join is not available yet: membership changes through a running network are not wired into the daemon");
-    }
     if a.nodes < 1 || a.rounds < 1 {
         bail!("need at least one node and one round");
     }
@@ -222,6 +224,7 @@ fn run_in(a: &Args, root: &std::path::Path) -> anyhow::Result<ExitCode> {
     let per_round = Duration::from_millis(a.collect_timeout_ms + 2 * a.view_timeout_ms);
     let deadline = started + Duration::from_secs(60) + per_round * (2 * a.rounds as u32);
     let mut shown = 0u64;
+    let mut joiner_started = false;
     let mut rounds: Vec<RoundLine> = Vec::new();
     loop {
         fleet.check_alive()?;
@@ -262,7 +265,46 @@ fn run_in(a: &Args, root: &std::path::Path) -> anyhow::Result<ExitCode> {
             }
             shown = top;
         }
-        if heights.iter().all(|h| *h >= a.rounds) {
+        if let Some(j) = nodes.iter().find(|n| n.joiner) {
+            if !joiner_started && top >= 1 {
+                joiner_started = true;
+                let key = root.join("keys").join(format!("{}.key", j.name));
+                let mut cmd = Command::new(std::env::current_exe()?);
+                cmd.arg("join")
+                    .arg("--genesis")
+                    .arg(&genesis_path)
+                    .arg("--bootstrap")
+                    .arg(&nodes[0].addr)
+                    .arg("--key")
+                    .arg(&key)
+                    .arg("--config")
+                    .arg(&j.config)
+                    .arg("--epsilon-max")
+                    .arg(a.epsilon_max.to_string())
+                    .arg("--node-bin")
+                    .arg(&bin)
+                    .arg("--log-format")
+                    .arg("json")
+                    .env(
+                        "RUST_LOG",
+                        std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()),
+                    );
+                fleet.start_command(&j.name, cmd, &root.join(format!("{}.log", j.name)))?;
+                eprintln!(
+                    "{} asks to join (`fedledger join`) after round {top}",
+                    j.name
+                );
+            }
+        }
+        let running: Vec<u64> = nodes
+            .iter()
+            .zip(&heights)
+            .filter(|(n, _)| !n.joiner || joiner_started)
+            .map(|(_, h)| *h)
+            .collect();
+        if joiner_started == nodes.iter().any(|n| n.joiner)
+            && running.iter().all(|h| *h >= a.rounds)
+        {
             break;
         }
         if statuses
@@ -289,7 +331,6 @@ fn run_in(a: &Args, root: &std::path::Path) -> anyhow::Result<ExitCode> {
     fleet.stop();
     let logs: Vec<PathBuf> = nodes
         .iter()
-        .filter(|n| !n.joiner)
         .map(|n| root.join(format!("{}.log", n.name)))
         .collect();
     let timing = timing::measure(&logs, &sent, a.rounds);
@@ -299,7 +340,8 @@ fn run_in(a: &Args, root: &std::path::Path) -> anyhow::Result<ExitCode> {
     );
     let exe = std::env::current_exe()?;
     let mut orgs = Vec::new();
-    for n in nodes.iter().filter(|n| !n.joiner) {
+    let mut membership = Vec::new();
+    for n in &nodes {
         let file = root.join(format!("{}.fedledger", n.name));
         let out = Command::new(&exe)
             .arg("export")
@@ -331,6 +373,9 @@ fn run_in(a: &Args, root: &std::path::Path) -> anyhow::Result<ExitCode> {
             )
         })?;
         let report = &v["report"];
+        if membership.is_empty() {
+            membership = report["membership"].as_array().cloned().unwrap_or_default();
+        }
         let me = fedledger_ledger::OrgKey::read_from(
             &root.join("keys").join(format!("{}.key", n.name)),
         )?
@@ -363,6 +408,7 @@ fn run_in(a: &Args, root: &std::path::Path) -> anyhow::Result<ExitCode> {
         rounds: a.rounds,
         seconds,
         timing,
+        membership,
         identical,
         all_valid,
         first_round: rounds.first().cloned(),
@@ -401,6 +447,17 @@ fn print_summary(s: &Summary) {
         println!(
             "model: accuracy {:.4} -> {:.4}, auc {:.4} -> {:.4} (round {} -> {})",
             f.accuracy, l.accuracy, f.auc, l.auc, f.round, l.round
+        );
+    }
+    for m in &s.membership {
+        println!(
+            "membership: {} ({}) {} recorded at height {}, effective at {} with {} approvals",
+            m["name"].as_str().unwrap_or(""),
+            &m["org"].as_str().unwrap_or("")[..8.min(m["org"].as_str().unwrap_or("").len())],
+            m["action"].as_str().unwrap_or(""),
+            m["height"],
+            m["effective_height"],
+            m["approvals"]
         );
     }
     let t = &s.timing;

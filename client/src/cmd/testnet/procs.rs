@@ -58,6 +58,24 @@ impl Fleet {
         Ok(())
     }
 
+    /// Start an arbitrary command as a fleet member (e.g. `fedledger join ...`).
+    pub fn start_command(
+        &mut self,
+        name: &str,
+        mut cmd: Command,
+        log: &Path,
+    ) -> anyhow::Result<()> {
+        let file = std::fs::File::create(log)?;
+        let child = cmd
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(file)
+            .spawn()
+            .with_context(|| format!("starting {name}"))?;
+        self.children.push((name.to_string(), child));
+        Ok(())
+    }
+
     /// Fail if any node exited on its own.
     pub fn check_alive(&mut self) -> anyhow::Result<()> {
         for (name, c) in &mut self.children {
@@ -108,10 +126,8 @@ pub fn http_get(addr: &str, path: &str) -> anyhow::Result<String> {
     let sock: std::net::SocketAddr = addr.parse().context("status address")?;
     let mut s = TcpStream::connect_timeout(&sock, Duration::from_secs(2))?;
     s.set_read_timeout(Some(Duration::from_secs(5)))?;
-    write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
-    )?;
+    let req = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    s.write_all(req.as_bytes())?;
     let mut buf = Vec::new();
     s.take(16 << 20).read_to_end(&mut buf)?;
     let text = String::from_utf8_lossy(&buf);

@@ -206,11 +206,19 @@ pub fn lay_out(a: &Args, root: &Path) -> anyhow::Result<(Vec<NodeSpec>, Genesis)
             .map(|x| format!("attack = \"{x}\"\n"))
             .unwrap_or_default();
         let status = format!("127.0.0.1:{}", ports[i].1);
+        // Founders approve joins automatically; the joiner asks (via `fedledger join`).
+        let membership = if i >= a.nodes {
+            format!("join_epsilon_max = {}\n", a.epsilon_max)
+        } else if a.join {
+            "admission = \"auto\"\n".to_string()
+        } else {
+            String::new()
+        };
         let text = format!(
             "# {name} of a local testnet (written by `fedledger testnet`).\n\
              data_dir = \"{name}\"\nkey = \"keys/{name}.key\"\ngenesis = \"genesis.toml\"\n\n\
              [network]\nlisten = [\"/ip4/127.0.0.1/tcp/{}\"]\nbootstrap = [{}]\nheartbeat_ms = 500\nredial_ms = 1000\nfetch_timeout_ms = 10000\n\n\
-             [status]\nlisten = \"{status}\"\n\n[data]\n{data}\n[training]\n{attack_line}",
+             [status]\nlisten = \"{status}\"\n\n[data]\n{data}\n[training]\n{attack_line}\n[membership]\n{membership}",
             ports[i].0,
             bootstrap.join(", ")
         );
