@@ -36,7 +36,7 @@ pub struct NodeConfig {
 }
 
 /// `[membership]`.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MembershipSection {
     /// `manual` (approve with `fedledger admit ORG --node ADDR`) or `auto` (approve every
@@ -50,6 +50,15 @@ pub struct MembershipSection {
 
 fn default_admission() -> String {
     "manual".into()
+}
+
+impl Default for MembershipSection {
+    fn default() -> Self {
+        MembershipSection {
+            admission: default_admission(),
+            join_epsilon_max: None,
+        }
+    }
 }
 
 /// `[network]`.
@@ -403,6 +412,7 @@ mod tests {
         c.validate().unwrap();
         assert_eq!(c.status.listen, "127.0.0.1:7180");
         assert_eq!(c.data.source, "synthetic");
+        assert_eq!(c.membership.admission, "manual");
     }
 
     #[test]

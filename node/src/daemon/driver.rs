@@ -91,6 +91,8 @@ pub struct Node {
     pub(super) round_height: u64,
     pub(super) round_started: Instant,
     pub(super) exhausted_logged: bool,
+    /// Epsilon over every update released so far (cached; `None` after a release).
+    pub(super) released_epsilon: Option<f64>,
     pub(super) sync_in_flight: bool,
     pub(super) last_sync_probe: Instant,
     pub(super) last_reannounce: Instant,
@@ -275,6 +277,7 @@ impl Node {
             round_height: 0,
             round_started: Instant::now(),
             exhausted_logged: false,
+            released_epsilon: None,
             sync_in_flight: false,
             last_sync_probe: Instant::now(),
             last_reannounce: Instant::now(),
@@ -358,8 +361,15 @@ impl Node {
 
     async fn execute(&mut self, action: Action) -> Result<(), DaemonError> {
         match action {
-            Action::Persist(s) => self.state.put_safety(&s)?,
-            Action::Broadcast(m) => self.publish_consensus(m).await,
+            Action::Persist(s) => {
+                let t = Instant::now();
+                self.state.put_safety(&s)?;
+                tracing::debug!(target: TARGET, us = t.elapsed().as_micros() as u64, "safety state persisted");
+            }
+            Action::Broadcast(m) => {
+                tracing::debug!(target: TARGET, kind = m.kind_name(), height = m.height(), "broadcast");
+                self.publish_consensus(m).await
+            }
             Action::Send { to, message } => match message {
                 Message::SyncRequest { from_height } => self.request_blocks(Some(to), from_height),
                 other => self.publish_consensus(other).await,

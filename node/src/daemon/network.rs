@@ -14,7 +14,7 @@ use fedledger_ledger::store::LedgerStore;
 use fedledger_ledger::{codec, Block, Digest, OrgId};
 use libp2p::gossipsub::MessageAcceptance;
 use libp2p::PeerId;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tracing::{debug, info};
 
 /// Most update blobs fetched at once.
@@ -32,6 +32,7 @@ impl Node {
                 let len = data.len() as u64;
                 self.shared.update(|_, c| c.bytes_received += len);
                 let verdict = self.on_gossip(source, org, &data);
+                debug!(target: TARGET, %source, bytes = len, ?verdict, "gossip");
                 let _ = self.net.report_validation(id, source, verdict).await;
             }
             NetworkEvent::Fetch {
@@ -211,6 +212,7 @@ impl Node {
     }
 
     pub(super) async fn publish(&mut self, body: Gossip) {
+        let is_announce = matches!(body, Gossip::Announce(_));
         self.nonce = self.nonce.wrapping_add(1);
         let bytes = Envelope {
             nonce: self.nonce,
@@ -221,7 +223,16 @@ impl Node {
         match self.net.publish(bytes).await {
             Ok(()) => self.shared.update(|_, c| c.bytes_sent += len),
             // Typically "no peers subscribed" while the mesh forms; retries cover it.
-            Err(e) => debug!(target: TARGET, error = %e, "publish failed"),
+            Err(e) => {
+                debug!(target: TARGET, error = %e, "publish failed");
+                if is_announce {
+                    // Typically right after start, before peers' subscriptions are known: retry
+                    // soon rather than at the next regular re-announcement.
+                    self.last_reannounce = Instant::now()
+                        .checked_sub(Duration::from_millis(2500))
+                        .unwrap_or_else(Instant::now);
+                }
+            }
         }
     }
 

@@ -160,6 +160,10 @@ impl Node {
             self.release(released.commitment).await;
             return Ok(());
         }
+        if self.exhausted_logged {
+            // Spends only grow and the planned one is fixed: once over the cap, always over.
+            return Ok(());
+        }
         let planned = self.learner.planned_spend();
         let mut spends = self.state.spends()?;
         spends.push(planned);
@@ -220,6 +224,7 @@ impl Node {
         self.state.put_released(&ReleasedUpdate {
             commitment: commitment.clone(),
         })?;
+        self.released_epsilon = None;
         info!(target: TARGET, round, update = %hash.short(), "update released");
         self.release(commitment).await;
         Ok(())
@@ -385,10 +390,17 @@ impl Node {
         } else {
             "deciding"
         };
-        let released = match self.state.spends() {
-            Ok(s) if !s.is_empty() => privacy::epsilon(&s, self.consensus.chain().delta())
-                .map_or(f64::INFINITY, |e| e.epsilon),
-            _ => 0.0,
+        let released = match self.released_epsilon {
+            Some(e) => e,
+            None => {
+                let e = match self.state.spends() {
+                    Ok(s) if !s.is_empty() => privacy::epsilon(&s, self.consensus.chain().delta())
+                        .map_or(f64::INFINITY, |e| e.epsilon),
+                    _ => 0.0,
+                };
+                self.released_epsilon = Some(e);
+                e
+            }
         };
         let model_hash = self.model.hash.to_hex();
         self.shared.update(|s, _| {
