@@ -267,3 +267,43 @@ fn a_member_leaves_with_the_others_approval() {
         "{audit}"
     );
 }
+
+#[test]
+fn a_million_parameter_model_travels_and_finalizes() {
+    let _g = serial();
+    // MLP 10 -> 1000 -> 990 -> 1: 1,002,981 parameters, a 4 MB update per member per round.
+    let out = cli(&[
+        "testnet",
+        "--json",
+        "--nodes",
+        "4",
+        "--rounds",
+        "2",
+        "--hidden",
+        "1000,990",
+        "--rows",
+        "60",
+        "--epsilon-max",
+        "50",
+        "--collect-timeout-ms",
+        "20000",
+        "--view-timeout-ms",
+        "30000",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let s: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(s["identical"], true, "{s}");
+    assert_eq!(s["all_valid"], true, "{s}");
+    // Each member serves its 4 MB update to the others: megabytes per node per round.
+    assert!(
+        s["timing"]["bytes_sent_per_node_round"].as_f64().unwrap() > 4.0e6,
+        "{s}"
+    );
+    for o in s["orgs"].as_array().unwrap() {
+        assert_eq!(o["height"], 2, "{o}");
+    }
+}
