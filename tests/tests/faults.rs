@@ -175,6 +175,19 @@ fn a_hostile_peer_is_rejected_and_the_members_keep_finalizing() {
         drain.abort();
         h.shutdown().await;
     });
+    // Raw garbage and an oversized frame on the libp2p port (no handshake at all): the node
+    // drops the connection and carries on.
+    let port: u16 = addr.split('/').nth(4).unwrap().parse().unwrap();
+    for size in [64usize, 8 << 20] {
+        if let Ok(mut sock) = std::net::TcpStream::connect(("127.0.0.1", port)) {
+            let junk: Vec<u8> = (0..size).map(|i| (i * 7 % 256) as u8).collect();
+            let _ = std::io::Write::write_all(&mut sock, &junk);
+        }
+    }
+    // And the status listener: an endless header and an unknown method.
+    if let Ok(mut sock) = std::net::TcpStream::connect(net.nodes[1].status.as_str()) {
+        let _ = std::io::Write::write_all(&mut sock, &vec![b'A'; 1 << 20]);
+    }
     net.wait_height(&[0, 1, 2, 3], rounds, Duration::from_secs(120));
     let metrics = http_get(&net.nodes[1].status, "/metrics").unwrap();
     let count = |reason: &str| -> u64 {
