@@ -4,6 +4,7 @@ pub mod audit;
 pub mod bench;
 pub mod block;
 pub mod export;
+pub mod fetch;
 pub mod genesis;
 pub mod keygen;
 pub mod membership;
@@ -12,6 +13,7 @@ pub mod proof;
 pub mod report;
 pub mod simulate;
 mod simulate_ledger;
+pub mod status;
 pub mod testnet;
 
 /// Print `value` as pretty JSON on stdout.

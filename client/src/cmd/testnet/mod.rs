@@ -2,7 +2,7 @@
 //! then exported, audited and compared.
 
 mod procs;
-pub use procs::node_binary;
+pub use procs::{http_get, node_binary};
 mod setup;
 mod timing;
 
