@@ -30,6 +30,14 @@ pub struct Args {
     /// Print the result as JSON (schema: docs/audit-json.md).
     #[arg(long)]
     json: bool,
+    /// Also recompute every round from the update bytes (aggregation, exclusions, model hash)
+    /// and report any mismatch by height. The bytes come from the data dir's blob store, or
+    /// from `--blobs` when auditing a file.
+    #[arg(long)]
+    deep: bool,
+    /// A node's data directory to read update bytes from (with --deep and --file).
+    #[arg(long, value_name = "DIR", requires = "deep")]
+    blobs: Option<PathBuf>,
 }
 
 /// The JSON document `--json` prints.
@@ -40,6 +48,8 @@ struct AuditJson<'a> {
     violation: Option<&'a Violation>,
     report: &'a AuditReport,
     rounds: Vec<RoundLine>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    deep: Option<super::deep_audit::DeepReport>,
 }
 
 #[derive(Debug, Serialize)]
@@ -85,9 +95,28 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     let mut lines = Vec::new();
     let store = a.source.store()?;
     let total = store.as_ref().map(tip_height).unwrap_or(0);
+    let blob_store = match (&a.blobs, a.deep, &store) {
+        (Some(dir), _, _) => Some(LedgerSource::open_store(dir)?),
+        (None, true, None) => anyhow::bail!(
+            "--deep with --file needs --blobs DIR (a node's data dir holding the update bytes)"
+        ),
+        _ => None,
+    };
+    let mut deep = if a.deep {
+        Some(super::deep_audit::DeepAudit::new(&genesis)?)
+    } else {
+        None
+    };
     let mut on_block = |b: &Block, s: &ChainState| {
         if a.rounds {
             lines.push(round_line(b));
+        }
+        if let Some(d) = deep.as_mut() {
+            match (&blob_store, &store) {
+                (Some(bs), _) => d.block(b, bs),
+                (None, Some(st)) => d.block(b, st),
+                (None, None) => {}
+            }
         }
         if progress && s.height() % 1000 == 0 {
             eprint!("\raudited {} / {} blocks", s.height(), total);
@@ -118,6 +147,8 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     if progress {
         eprint!("\r\x1b[K");
     }
+    let deep = deep.map(super::deep_audit::DeepAudit::finish);
+    let deep_ok = deep.as_ref().is_none_or(|d| d.mismatches.is_empty());
     let valid = outcome.violation.is_none();
     if a.json {
         super::print_json(&AuditJson {
@@ -126,11 +157,15 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
             violation: outcome.violation.as_ref(),
             report: &outcome.report,
             rounds: lines,
+            deep,
         })?;
     } else {
         print_human(&outcome, &lines, a.rounds);
+        if let Some(d) = &deep {
+            super::deep_audit::print_deep(d);
+        }
     }
-    Ok(if valid {
+    Ok(if valid && deep_ok {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)

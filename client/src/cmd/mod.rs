@@ -3,6 +3,7 @@
 pub mod audit;
 pub mod bench;
 pub mod block;
+pub mod deep_audit;
 pub mod export;
 pub mod fetch;
 pub mod genesis;
