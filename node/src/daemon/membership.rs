@@ -226,11 +226,18 @@ impl Node {
                 if !self.requests.contains_key(&h) {
                     let _ = self.on_request(r.clone(), s);
                 }
-                self.publish(Gossip::Request {
-                    request: r,
-                    signature: s,
-                })
-                .await;
+                let sent = self
+                    .publish(Gossip::Request {
+                        request: r,
+                        signature: s,
+                    })
+                    .await;
+                if !sent {
+                    // Not connected yet: try again shortly rather than in a second.
+                    self.last_membership_tick = std::time::Instant::now()
+                        .checked_sub(std::time::Duration::from_millis(800))
+                        .unwrap_or_else(std::time::Instant::now);
+                }
             } else {
                 self.my_request = None;
             }
@@ -250,11 +257,12 @@ impl Node {
             .filter_map(|(h, p)| p.approvals.get(&self.me).map(|a| (*h, a.clone())))
             .collect();
         for (h, a) in mine {
-            self.publish(Gossip::Approval {
-                request: h,
-                approval: a,
-            })
-            .await;
+            let _ = self
+                .publish(Gossip::Approval {
+                    request: h,
+                    approval: a,
+                })
+                .await;
         }
         let list: Vec<PendingRequestStatus> = self
             .requests

@@ -211,7 +211,8 @@ impl Node {
         }
     }
 
-    pub(super) async fn publish(&mut self, body: Gossip) {
+    /// Gossip `body`; false if no peer could take it (the caller may retry sooner).
+    pub(super) async fn publish(&mut self, body: Gossip) -> bool {
         let is_announce = matches!(body, Gossip::Announce(_));
         self.nonce = self.nonce.wrapping_add(1);
         let bytes = Envelope {
@@ -221,7 +222,10 @@ impl Node {
         .encode();
         let len = bytes.len() as u64;
         match self.net.publish(bytes).await {
-            Ok(()) => self.shared.update(|_, c| c.bytes_sent += len),
+            Ok(()) => {
+                self.shared.update(|_, c| c.bytes_sent += len);
+                true
+            }
             // Typically "no peers subscribed" while the mesh forms; retries cover it.
             Err(e) => {
                 debug!(target: TARGET, error = %e, "publish failed");
@@ -232,12 +236,13 @@ impl Node {
                         .checked_sub(Duration::from_millis(2500))
                         .unwrap_or_else(Instant::now);
                 }
+                false
             }
         }
     }
 
     pub(super) async fn publish_consensus(&mut self, m: Message) {
-        self.publish(Gossip::Consensus(m)).await;
+        let _ = self.publish(Gossip::Consensus(m)).await;
     }
 
     /// Ask for blocks from `from` on: from `to`'s node, or any connected peer.

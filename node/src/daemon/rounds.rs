@@ -23,7 +23,7 @@ impl Node {
     /// Everything that may have become possible since the last event.
     pub(super) async fn progress(&mut self) -> Result<(), DaemonError> {
         for g in std::mem::take(&mut self.outbox) {
-            self.publish(g).await;
+            let _ = self.publish(g).await;
         }
         let tip = self.consensus.chain().height();
         if let Some(last) = self.last_round() {
@@ -238,14 +238,14 @@ impl Node {
                 source: None,
             },
         );
-        self.publish(Gossip::Announce(c)).await;
+        let _ = self.publish(Gossip::Announce(c)).await;
     }
 
     /// Re-announce our update (peers that started late or restarted missed it).
     pub(super) async fn reannounce(&mut self) {
         if let Some(e) = self.pool.get(&self.me) {
             let c = e.commitment.clone();
-            self.publish(Gossip::Announce(c)).await;
+            let _ = self.publish(Gossip::Announce(c)).await;
         }
     }
 

@@ -266,7 +266,13 @@ fn run_in(a: &Args, root: &std::path::Path) -> anyhow::Result<ExitCode> {
             shown = top;
         }
         if let Some(j) = nodes.iter().find(|n| n.joiner) {
-            if !joiner_started && top >= 1 {
+            // As soon as the founders are connected: the network is running, the joiner is not
+            // in genesis, and there is time for its admission before the last round.
+            let connected = statuses
+                .iter()
+                .take(a.nodes)
+                .all(|s| s.as_ref().is_some_and(|s| s.peers > 0));
+            if !joiner_started && connected {
                 joiner_started = true;
                 let key = root.join("keys").join(format!("{}.key", j.name));
                 let mut cmd = Command::new(std::env::current_exe()?);
@@ -291,8 +297,9 @@ fn run_in(a: &Args, root: &std::path::Path) -> anyhow::Result<ExitCode> {
                     );
                 fleet.start_command(&j.name, cmd, &root.join(format!("{}.log", j.name)))?;
                 eprintln!(
-                    "{} asks to join (`fedledger join`) after round {top}",
-                    j.name
+                    "{} asks to join (`fedledger join`) while the founders run round {}",
+                    j.name,
+                    top + 1
                 );
             }
         }
