@@ -201,7 +201,13 @@ fn an_organization_joins_mid_run_and_contributes_from_its_admission() {
 #[test]
 fn a_member_leaves_with_the_others_approval() {
     let _g = serial();
-    let mut net = Testnet::setup(&[&["--nodes", "5", "--rounds", "12"][..], &FAST].concat());
+    let mut net = Testnet::setup(
+        &[
+            &["--nodes", "5", "--rounds", "30", "--epsilon-max", "100"][..],
+            &FAST,
+        ]
+        .concat(),
+    );
     net.start_all();
     net.wait_height(&[0, 1, 2, 3, 4], 2, Duration::from_secs(60));
     let leaver = net.nodes[4].org.clone();
@@ -246,7 +252,7 @@ fn a_member_leaves_with_the_others_approval() {
         }
         std::thread::sleep(Duration::from_millis(300));
     }
-    net.wait_height(&[0, 1, 2, 3, 4], 12, Duration::from_secs(120));
+    net.wait_height(&[0, 1, 2, 3, 4], 30, Duration::from_secs(180));
     net.stop_all();
     let audit = net.audit(0);
     assert_eq!(audit["valid"], true, "{audit}");
@@ -257,7 +263,7 @@ fn a_member_leaves_with_the_others_approval() {
         .unwrap_or_else(|| panic!("no leave recorded: {audit}"));
     assert_eq!(leave["org"], leaver.as_str());
     let effective = leave["effective_height"].as_u64().unwrap();
-    assert!(effective <= 12, "{audit}");
+    assert!(effective <= 30, "{audit}");
     assert!(
         !audit["report"]["validators"]
             .as_array()

@@ -133,8 +133,10 @@ fn a_hostile_peer_is_rejected_and_the_members_keep_finalizing() {
             );
             let _ = h.publish(env(Gossip::Consensus(Message::Vote(vote)))).await;
             // An update from a non-member.
+            // (for the round the node is in, so only membership can reject it)
+            let current = net.height(1) + 1;
             let fake = UpdateAnnouncement {
-                round: 2,
+                round: current,
                 org: rogue.id(),
                 update_hash: Digest::of(&[i, 1]),
                 base_model: Digest::ZERO,

@@ -108,8 +108,9 @@ impl Node {
 
     pub(super) fn on_approval(&mut self, hash: Digest, a: MembershipApproval) -> MessageAcceptance {
         if !self.consensus.chain().validators().contains(&a.approver) {
-            self.warn_drop("non-member", &format!("approval by {}", a.approver.short()));
-            return MessageAcceptance::Reject;
+            // Possibly a validator from a height this node has not reached: not proof of malice.
+            self.shared.reject("non-member");
+            return MessageAcceptance::Ignore;
         }
         if identity::verify(
             &a.approver,

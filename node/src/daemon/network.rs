@@ -130,14 +130,16 @@ impl Node {
             return MessageAcceptance::Reject;
         }
         let current = self.consensus.height();
-        if !self.consensus.chain().validators().contains(&a.org) {
-            self.warn_drop("non-member", &format!("update from {}", a.org.short()));
-            return MessageAcceptance::Reject;
-        }
         if a.round < current || a.round > current + 1 {
             self.shared.reject("wrong-round");
             debug!(target: TARGET, round = a.round, current, "announcement for another round");
             return MessageAcceptance::Ignore;
+        }
+        // Next round's validator set may differ (a joiner's first update reaching a node that
+        // has not committed the block yet): buffered ones are checked when their round starts.
+        if a.round == current && !self.consensus.chain().validators().contains(&a.org) {
+            self.warn_drop("non-member", &format!("update from {}", a.org.short()));
+            return MessageAcceptance::Reject;
         }
         let entry = PoolEntry {
             commitment: c.clone(),

@@ -233,6 +233,22 @@ impl NetworkService {
             .gossipsub
             .subscribe(&topic)
             .map_err(|e| setup(e.to_string()))?;
+        // Score on the chain's topic: every message a peer forwards that we Reject costs it
+        // (quadratically), so a few forgeries push it below the graylist threshold and out of
+        // the mesh. Delivery-rate penalties are off: rounds are slow and messages few, so an
+        // honest peer would look lazy.
+        let topic_params = gossipsub::TopicScoreParams {
+            mesh_message_deliveries_weight: 0.0,
+            mesh_failure_penalty_weight: 0.0,
+            invalid_message_deliveries_weight: -10.0,
+            invalid_message_deliveries_decay: 0.9,
+            ..gossipsub::TopicScoreParams::default()
+        };
+        swarm
+            .behaviour_mut()
+            .gossipsub
+            .set_topic_params(topic.clone(), topic_params)
+            .map_err(|e| setup(e.to_string()))?;
         for addr in &config.listen {
             swarm
                 .listen_on(addr.clone())
