@@ -291,7 +291,9 @@ impl Node {
             requests: BTreeMap::new(),
             my_request: None,
             outbox: Vec::new(),
-            last_membership_tick: Instant::now() - Duration::from_secs(10),
+            last_membership_tick: Instant::now()
+                .checked_sub(Duration::from_secs(10))
+                .unwrap_or_else(Instant::now),
         };
         Ok((node, events, rx))
     }
