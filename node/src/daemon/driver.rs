@@ -428,6 +428,14 @@ impl Node {
             at_ms = unix_ms(),
             "committed"
         );
+        let excluded_orgs: Vec<String> = block
+            .entries
+            .iter()
+            .filter_map(|e| match e {
+                Entry::Exclusion(x) => Some(x.org.to_hex()),
+                _ => None,
+            })
+            .collect();
         let chain = self.consensus.chain();
         let (spent, cap) = chain.budget(&self.me).unwrap_or((0.0, 0.0));
         let members: Vec<status::MemberBudget> = chain
@@ -463,6 +471,7 @@ impl Node {
                     loss: sum.metrics.loss,
                 });
                 s.last_excluded = sum.excluded;
+                s.last_excluded_orgs = excluded_orgs;
             }
             c.rounds += 1;
             c.round_seconds_last = latency;

@@ -41,6 +41,9 @@ pub struct Status {
     pub last_metrics: Option<RoundMetricsStatus>,
     /// Updates the last committed round excluded.
     pub last_excluded: u32,
+    /// Whose (org ids, hex).
+    #[serde(default)]
+    pub last_excluded_orgs: Vec<String>,
     /// Join and leave requests seen and not yet recorded.
     pub pending_requests: Vec<PendingRequestStatus>,
     /// Every validator's committed privacy spend, from the ledger.

@@ -20,8 +20,12 @@ use std::time::{Duration, Instant};
 /// the terminal's process group and shut down cleanly on SIGINT).
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Founding organizations (nodes).
-    #[arg(long, default_value_t = 4)]
+    /// Founding organizations (nodes) [default: 4; with --byzantine and no --rule, enough for
+    /// Krum: 2f+3].
+    #[arg(long = "nodes")]
+    pub nodes_arg: Option<usize>,
+    /// Resolved node count.
+    #[arg(skip)]
     pub nodes: usize,
     /// Training rounds (blocks).
     #[arg(long, default_value_t = 10)]
@@ -33,8 +37,12 @@ pub struct Args {
     #[arg(long)]
     pub attack: Option<String>,
     /// Aggregation rule (mean, median, trimmed-mean, krum, multi-krum, bulyan,
-    /// geometric-median, centered-clipping).
-    #[arg(long, default_value = "median")]
+    /// geometric-median, centered-clipping) [default: median; with --byzantine, multi-krum,
+    /// which excludes whole updates and so shows the attacker excluded in the ledger].
+    #[arg(long = "rule")]
+    pub rule_arg: Option<String>,
+    /// Resolved rule.
+    #[arg(skip)]
     pub rule: String,
     /// A CSV of customers to partition across the organizations (default: built-in synthetic
     /// customer data, each organization with its own population).
@@ -132,7 +140,23 @@ struct RoundLine {
 }
 
 /// Run it.
-pub fn run(a: Args) -> anyhow::Result<ExitCode> {
+pub fn run(mut a: Args) -> anyhow::Result<ExitCode> {
+    let byz = a.byzantine;
+    a.rule = a
+        .rule_arg
+        .clone()
+        .unwrap_or_else(|| if byz > 0 { "multi-krum" } else { "median" }.to_string());
+    a.nodes = match a.nodes_arg {
+        Some(n) => n,
+        None if a.rule_arg.is_none() && byz > 0 => {
+            let n = (2 * byz + 3).max(3 * byz + 1).max(4);
+            eprintln!(
+                "--byzantine {byz}: using rule multi-krum (it keeps the n-f most central updates and excludes the rest) with {n} nodes (it needs n >= 2f+3); choose with --rule and --nodes"
+            );
+            n
+        }
+        None => 4,
+    };
     if a.nodes < 1 || a.rounds < 1 {
         bail!("need at least one node and one round");
     }
@@ -236,8 +260,9 @@ fn run_in(a: &Args, root: &std::path::Path) -> anyhow::Result<ExitCode> {
         let top = heights.iter().copied().max().unwrap_or(0);
         if top > shown {
             if let Some(s) = statuses.iter().flatten().find(|s| s.height == top) {
-                let eps: Vec<String> = s
-                    .members
+                let mut members: Vec<_> = s.members.iter().collect();
+                members.sort_by_key(|m| m.name.clone());
+                let eps: Vec<String> = members
                     .iter()
                     .map(|m| format!("{} {:.2}", m.name, m.epsilon_spent))
                     .collect();
@@ -249,6 +274,28 @@ fn run_in(a: &Args, root: &std::path::Path) -> anyhow::Result<ExitCode> {
                         loss: m.loss,
                         excluded: s.last_excluded,
                     };
+                    let who: Vec<String> = s
+                        .last_excluded_orgs
+                        .iter()
+                        .map(|o| {
+                            nodes
+                                .iter()
+                                .find(|n| n.org == *o)
+                                .map(|n| {
+                                    format!(
+                                        "{}{}",
+                                        n.name,
+                                        if n.attack.is_some() { "*" } else { "" }
+                                    )
+                                })
+                                .unwrap_or_else(|| o[..o.len().min(8)].to_string())
+                        })
+                        .collect();
+                    let excluded = if who.is_empty() {
+                        "0".to_string()
+                    } else {
+                        format!("{} ({})", line.excluded, who.join(" "))
+                    };
                     eprintln!(
                         "round {:>3}/{}  accuracy {:.4}  auc {:.4}  loss {:.4}  excluded {}  epsilon [{}]  ({:.1}s)",
                         top,
@@ -256,7 +303,7 @@ fn run_in(a: &Args, root: &std::path::Path) -> anyhow::Result<ExitCode> {
                         line.accuracy,
                         line.auc,
                         line.loss,
-                        line.excluded,
+                        excluded,
                         eps.join(", "),
                         started.elapsed().as_secs_f64()
                     );
