@@ -58,8 +58,8 @@ pub struct Consensus {
     pub(crate) payload_requested: BTreeSet<u64>,
     /// Messages for the next height, by delivering peer, replayed once this height is final.
     pub(crate) buffer: BTreeMap<OrgId, Vec<Message>>,
-    /// Per peer, the lowest height it may still be served from during this height: each peer
-    /// gets every block at most once per height, however it asks.
+    /// Per peer, the lowest height it may still be served from until the next retry tick: each
+    /// peer gets every block at most once per retry interval, however often it asks.
     pub(crate) served: BTreeMap<OrgId, u64>,
     /// Peers asked for blocks since the last retry tick.
     pub(crate) sync_asked: BTreeSet<OrgId>,
@@ -537,6 +537,10 @@ impl Consensus {
     /// deterministic), the certificates that let laggards catch up, and retry block sync.
     fn resend(&mut self, out: &mut Vec<Action>) {
         self.sync_asked.clear();
+        // Serving is rate-limited per retry interval, not per height: a response lost to a
+        // partition must be sent again once it heals, or a laggard waits forever on a peer
+        // that is itself stuck at this height (partition_heals seed 3109).
+        self.served.clear();
         let view = self.view;
         let mine = self.safety.proposed.get(&view).map(|p| p.header.hash());
         if let Some(p) = self.safety.proposed.get(&view) {

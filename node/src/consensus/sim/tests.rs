@@ -86,6 +86,18 @@ scenario_tests! {
     membership_change => Scenario::MembershipChange,
 }
 
+/// Found by the 10,000-seed run: a block served during a partition was lost, and the server
+/// (itself stuck at the next height) refused to serve that peer again for the whole height, so
+/// the laggards never finalized after the partition healed. Serving is now rate-limited per
+/// retry interval instead.
+#[test]
+fn partition_heals_seed_3109_stays_live() {
+    let o = run(Scenario::PartitionHeals, 3109);
+    assert!(o.liveness.is_empty(), "{:?}", o.liveness);
+    assert!(o.agreement.is_empty() && o.validity.is_empty(), "{o:?}");
+    assert!(o.min_height >= 6, "{o:?}");
+}
+
 #[test]
 fn same_seed_same_trace_and_different_seeds_differ() {
     let a = run(Scenario::LossyNetwork, 11);
