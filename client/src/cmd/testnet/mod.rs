@@ -395,6 +395,7 @@ fn run_in(a: &Args, root: &std::path::Path) -> anyhow::Result<ExitCode> {
     let exe = std::env::current_exe()?;
     let mut orgs = Vec::new();
     let mut membership = Vec::new();
+    let mut ledger_rounds: Vec<serde_json::Value> = Vec::new();
     for n in &nodes {
         let file = root.join(format!("{}.fedledger", n.name));
         let out = Command::new(&exe)
@@ -418,6 +419,7 @@ fn run_in(a: &Args, root: &std::path::Path) -> anyhow::Result<ExitCode> {
             .arg("--file")
             .arg(&file)
             .arg("--json")
+            .arg("--rounds")
             .output()?;
         let v: serde_json::Value = serde_json::from_slice(&out.stdout).with_context(|| {
             format!(
@@ -429,6 +431,9 @@ fn run_in(a: &Args, root: &std::path::Path) -> anyhow::Result<ExitCode> {
         let report = &v["report"];
         if membership.is_empty() {
             membership = report["membership"].as_array().cloned().unwrap_or_default();
+        }
+        if ledger_rounds.is_empty() {
+            ledger_rounds = v["rounds"].as_array().cloned().unwrap_or_default();
         }
         let me = fedledger_ledger::OrgKey::read_from(
             &root.join("keys").join(format!("{}.key", n.name)),
@@ -452,6 +457,22 @@ fn run_in(a: &Args, root: &std::path::Path) -> anyhow::Result<ExitCode> {
             epsilon_spent: member["epsilon_spent"].as_f64().unwrap_or(0.0),
             epsilon_max: member["epsilon_max"].as_f64().unwrap_or(0.0),
         });
+    }
+    // First and last round from the ledger itself (the live progress may skip rounds).
+    let from_ledger = |r: &serde_json::Value| -> Option<RoundLine> {
+        Some(RoundLine {
+            round: r["height"].as_u64()?,
+            accuracy: r["accuracy"].as_f64()?,
+            auc: r["auc"].as_f64()?,
+            loss: r["loss"].as_f64()?,
+            excluded: r["excluded"].as_u64().unwrap_or(0) as u32,
+        })
+    };
+    if let (Some(f), Some(l)) = (
+        ledger_rounds.first().and_then(from_ledger),
+        ledger_rounds.last().and_then(from_ledger),
+    ) {
+        rounds = vec![f, l];
     }
     let identical = orgs
         .windows(2)

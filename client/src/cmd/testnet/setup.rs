@@ -67,7 +67,14 @@ pub fn lay_out(a: &Args, root: &Path) -> anyhow::Result<(Vec<NodeSpec>, Genesis)
     let total = a.nodes + usize::from(a.join);
     let mut keys = Vec::with_capacity(total);
     for i in 0..total {
-        let key = OrgKey::generate(format!("org-{i}"));
+        // Testnet keys derive from --seed, so two runs with the same seed (say, with and without
+        // an attacker) have the same organizations, data splits and DP noise. Never for real use.
+        let secret = fedledger_ledger::Digest::of_parts(&[
+            b"fedledger/testnet-key",
+            &a.seed.to_le_bytes(),
+            &(i as u64).to_le_bytes(),
+        ]);
+        let key = OrgKey::from_secret(secret.0, format!("org-{i}"));
         key.write_to(&root.join("keys").join(format!("org-{i}.key")))?;
         keys.push(key);
     }
