@@ -26,7 +26,23 @@ pub struct SledStore {
 impl SledStore {
     /// Open or create the store at `path`. Fails clearly if another process holds it.
     pub fn open(path: &Path) -> Result<Self, LedgerError> {
-        let db = sled::Config::new().path(path).open().map_err(|e| LedgerError::Storage {
+        // A process that just closed the store may still hold its lock for a moment (sled's
+        // flusher thread drops its handle asynchronously): retry briefly before reporting.
+        let mut attempt = 0;
+        let opened = loop {
+            match sled::Config::new().path(path).open() {
+                Err(sled::Error::Io(io))
+                    if (io.kind() == std::io::ErrorKind::WouldBlock
+                        || io.raw_os_error() == Some(11))
+                        && attempt < 30 =>
+                {
+                    attempt += 1;
+                    std::thread::sleep(std::time::Duration::from_millis(100));
+                }
+                other => break other,
+            }
+        };
+        let db = opened.map_err(|e| LedgerError::Storage {
             reason: match e {
                 sled::Error::Io(io) if io.kind() == std::io::ErrorKind::WouldBlock || io.raw_os_error() == Some(11) => {
                     format!("{} is in use by another process (a running node?); stop it or use `fedledger export`/`fetch`", path.display())
