@@ -86,6 +86,8 @@ pub struct Node {
     pub(super) pending_payload: Option<(u64, u64)>,
     pub(super) pending_validation: Vec<PendingValidation>,
     pub(super) blobs_in_flight: BTreeSet<Digest>,
+    /// Update bytes known to be in the blob store (a cache of the store's answer).
+    pub(super) blobs_held: BTreeSet<Digest>,
     pub(super) blob_failures: BTreeMap<Digest, u32>,
     pub(super) training: Option<u64>,
     pub(super) round_height: u64,
@@ -272,6 +274,7 @@ impl Node {
             pending_payload: None,
             pending_validation: Vec::new(),
             blobs_in_flight: BTreeSet::new(),
+            blobs_held: BTreeSet::new(),
             blob_failures: BTreeMap::new(),
             training: None,
             round_height: 0,

@@ -282,6 +282,19 @@ impl Node {
         });
     }
 
+    /// Whether the bytes of `hash` are stored, without reading them: remembered once seen, so
+    /// the leader's readiness check does not re-read and re-hash megabytes on every event.
+    pub(super) fn have_blob(&mut self, hash: &Digest) -> bool {
+        if self.blobs_held.contains(hash) {
+            return true;
+        }
+        let held = self.store.blob(hash).ok().flatten().is_some();
+        if held {
+            self.blobs_held.insert(*hash);
+        }
+        held
+    }
+
     pub(super) fn fetch_timeout(&self) -> Duration {
         Duration::from_millis(self.cfg.network.fetch_timeout_ms)
     }
@@ -289,7 +302,7 @@ impl Node {
     /// Make sure the bytes of `hash` are (or will be) in the blob store, asking `first` before
     /// any other connected peer.
     pub(super) fn want_blob(&mut self, hash: Digest, first: Vec<PeerId>) {
-        if self.store.blob(&hash).ok().flatten().is_some()
+        if self.have_blob(&hash)
             || self.blobs_in_flight.contains(&hash)
             || self.blobs_in_flight.len() >= MAX_BLOB_FETCHES
         {
@@ -351,6 +364,7 @@ impl Node {
                 let len = b.len() as u64;
                 self.shared.update(|_, c| c.bytes_received += len);
                 self.store.put_blob(&b)?;
+                self.blobs_held.insert(hash);
                 self.blob_failures.remove(&hash);
             }
             None => {

@@ -55,6 +55,7 @@ impl Node {
         self.pending_validation.retain(|p| p.height >= h);
         self.candidates.clear();
         self.blob_failures.clear();
+        self.blobs_held.clear();
         let early = self.early.remove(&h).unwrap_or_default();
         self.early.retain(|r, _| *r > h);
         for e in early {
@@ -210,6 +211,7 @@ impl Node {
         }
         let blob = encode_update(&u.delta);
         let hash = self.store.put_blob(&blob)?;
+        self.blobs_held.insert(hash);
         let commitment = UpdateAnnouncement {
             round,
             org: self.me,
@@ -263,9 +265,15 @@ impl Node {
         let elapsed = self.round_started.elapsed();
         let collect = Duration::from_millis(self.genesis.rounds.collect_timeout_ms);
         let mut ready: Vec<UpdateCommitment> = Vec::new();
-        for e in self.pool.values() {
+        let hashes: Vec<Digest> = self
+            .pool
+            .values()
+            .map(|e| e.commitment.announcement.update_hash)
+            .collect();
+        let held: Vec<bool> = hashes.iter().map(|h| self.have_blob(h)).collect();
+        let chain = self.consensus.chain();
+        for (e, have) in self.pool.values().zip(held) {
             let a = &e.commitment.announcement;
-            let have = self.store.blob(&a.update_hash).ok().flatten().is_some();
             let affordable = match (chain.epsilon_after(&a.org, &a.dp), chain.budget(&a.org)) {
                 (Ok(eps), Some((_, cap))) => eps <= cap,
                 _ => false,
