@@ -30,8 +30,14 @@ impl Lcg {
 #[test]
 fn members_killed_at_random_instants_recover_and_agree() {
     let _g = serial();
-    let rounds = 14;
-    let mut net = Testnet::setup(&[&["--nodes", "4", "--rounds", "14"][..], &FAST].concat());
+    let rounds = 40;
+    let mut net = Testnet::setup(
+        &[
+            &["--nodes", "4", "--rounds", "40", "--epsilon-max", "100"][..],
+            &FAST,
+        ]
+        .concat(),
+    );
     net.start_all();
     net.wait_height(&[0, 1, 2, 3], 1, Duration::from_secs(60));
     let mut rng = Lcg(20261122);
@@ -39,7 +45,10 @@ fn members_killed_at_random_instants_recover_and_agree() {
     let t = Instant::now();
     // One member down at a time (three of four are a quorum), killed at a random instant —
     // mid-training, mid-vote, mid-commit — and restarted after a random pause.
-    while net.height(0).max(net.height(1)) < rounds - 2 && t.elapsed() < Duration::from_secs(150) {
+    while kills < 8
+        && net.height(0).max(net.height(1)) < rounds - 2
+        && t.elapsed() < Duration::from_secs(150)
+    {
         let victim = rng.below(4) as usize;
         std::thread::sleep(Duration::from_millis(100 + rng.below(900)));
         net.kill9(victim);

@@ -411,7 +411,18 @@ impl Node {
             }
         };
         let model_hash = self.model.hash.to_hex();
+        // From the ledger itself, so a node restarted with every block already stored (it
+        // commits nothing new) still reports where it is.
+        let chain = self.consensus.chain();
+        let (height, tip) = (chain.height(), chain.tip_hash());
+        let (spent, cap) = chain.budget(&self.me).unwrap_or((0.0, 0.0));
         self.shared.update(|s, _| {
+            s.height = height;
+            if height > 0 {
+                s.last_block_hash = tip.to_hex();
+            }
+            s.budget.spent = spent;
+            s.budget.cap = cap;
             s.phase = phase.into();
             s.model_hash = model_hash;
             s.budget.released = released;
