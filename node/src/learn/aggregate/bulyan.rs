@@ -2,20 +2,22 @@
 //! coordinate the beta = theta-2f selected values closest to their median are averaged.
 
 use super::columns::{self, LANES};
+use super::error::AggregateError;
 use super::gram;
 use super::input::{self, Input};
 use super::krum::{self, num};
 use super::network::Network;
+use super::simd::{self, Kernel};
 use super::sums::canon;
 use super::Outcome;
 
 /// Bulyan over the canonical rows (n >= 4f+3 checked earlier).
-pub(crate) fn run(input: &Input<'_>) -> (Vec<f32>, Vec<Outcome>) {
+pub(crate) fn run(input: &Input<'_>) -> Result<(Vec<f32>, Vec<Outcome>), AggregateError> {
     let n = input.n();
     let f = input.f;
     let theta = n - 2 * f;
     let beta = theta - 2 * f;
-    let d2 = gram::sq_distances(&input.rows, input.dim);
+    let d2 = gram::sq_distances(input)?;
 
     // Phase 1: Krum on the remaining set, theta times.
     let mut remaining: Vec<usize> = (0..n).collect();
@@ -34,13 +36,10 @@ pub(crate) fn run(input: &Input<'_>) -> (Vec<f32>, Vec<Outcome>) {
 
     // Phase 2: per coordinate, average the beta sorted values nearest the median.
     let rows: Vec<&[f32]> = chosen.iter().map(|&i| input.rows[i]).collect();
-    let net = Network::sort(theta);
-    let mut out = vec![0.0f32; input.dim];
-    // Inputs were checked for finiteness up front, so no block can fail.
-    let _ = columns::for_each_block(&rows, input.dim, &net, |start, len, wires| {
-        for (lane, o) in out[start..start + len].iter_mut().enumerate() {
-            *o = canon(closest_to_median_mean(wires, lane, beta));
-        }
+    let out = simd::run(TrimmedAroundMedian {
+        rows: &rows,
+        dim: input.dim,
+        beta,
     });
 
     let mut selected = vec![false; n];
@@ -64,7 +63,31 @@ pub(crate) fn run(input: &Input<'_>) -> (Vec<f32>, Vec<Outcome>) {
             }
         })
         .collect();
-    (out, outcomes)
+    Ok((out, outcomes))
+}
+
+/// Phase 2 of Bulyan as a vectorised kernel.
+struct TrimmedAroundMedian<'r, 'a> {
+    rows: &'r [&'a [f32]],
+    dim: usize,
+    beta: usize,
+}
+
+impl Kernel for TrimmedAroundMedian<'_, '_> {
+    type Output = Vec<f32>;
+
+    #[inline(always)]
+    fn run(self, wide: bool) -> Vec<f32> {
+        let net = Network::sort(self.rows.len());
+        let mut out = vec![0.0f32; self.dim];
+        // The Gram diagonal showed every value finite, so no block can fail.
+        let _ = columns::for_each_block(self.rows, self.dim, &net, wide, |start, len, wires| {
+            for (lane, o) in out[start..start + len].iter_mut().enumerate() {
+                *o = canon(closest_to_median_mean(wires, lane, self.beta));
+            }
+        });
+        out
+    }
 }
 
 /// The mean of the `beta` values (of a lane of sorted wires) closest to their median, grown

@@ -21,11 +21,13 @@ const SUPER: usize = 1024;
 /// For every block of up to [`LANES`] coordinates starting at `start`, load the rows' values,
 /// check they are finite, run `net`, and hand the wires to `visit(start, len, wires)`. Lanes
 /// `len..LANES` of the last block are padding and must be ignored. Stops at the first
-/// super-block holding a non-finite value.
+/// super-block holding a non-finite value. `wide`: see [`Network::apply`].
+#[inline(always)]
 pub(crate) fn for_each_block(
     rows: &[&[f32]],
     dim: usize,
     net: &Network,
+    wide: bool,
     mut visit: impl FnMut(usize, usize, &[[f32; LANES]]),
 ) -> Result<(), NonFinite> {
     let n = rows.len();
@@ -53,7 +55,7 @@ pub(crate) fn for_each_block(
         let blocks = len.div_ceil(LANES);
         for (b, wires) in scratch.chunks_exact_mut(n).take(blocks).enumerate() {
             let block_start = start + b * LANES;
-            net.apply(wires);
+            net.apply(wires, wide);
             visit(block_start, LANES.min(dim - block_start), wires);
         }
         start += len;
@@ -63,6 +65,7 @@ pub(crate) fn for_each_block(
 
 /// For each row, count the coordinates of the block where its value lies strictly outside
 /// `[lo, hi]` (lane-wise bounds), adding to `counts`.
+#[inline(always)]
 pub(crate) fn count_outside(
     rows: &[&[f32]],
     start: usize,

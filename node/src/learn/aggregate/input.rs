@@ -22,8 +22,9 @@ pub(crate) struct Input<'a> {
 
 impl<'a> Input<'a> {
     /// Validate `updates` for `rule` and put them in canonical order. Finiteness is checked here
-    /// unless `rule` checks it while loading coordinate blocks (median, trimmed mean), which
-    /// saves a pass over the data; those rules call [`Input::non_finite`] when a block fails.
+    /// unless `rule` checks it on the way, which saves a pass over the data: median and trimmed
+    /// mean while loading coordinate blocks, the Krum family through the squared norms on the
+    /// Gram diagonal; they call [`Input::first_non_finite`] when that check fails.
     pub fn new(rule: &Rule, updates: &[UpdateRef<'a>], f: usize) -> Result<Self, AggregateError> {
         rule.check(updates.len(), f)?;
         let dim = updates.first().map_or(0, |u| u.delta.len());
@@ -36,7 +37,10 @@ impl<'a> Input<'a> {
                 });
             }
         }
-        let scan_later = matches!(rule, Rule::Median | Rule::TrimmedMean);
+        let scan_later = matches!(
+            rule,
+            Rule::Median | Rule::TrimmedMean | Rule::Krum | Rule::MultiKrum { .. } | Rule::Bulyan
+        );
         if !scan_later {
             for (index, u) in updates.iter().enumerate() {
                 check_finite(index, u.delta)?;
@@ -56,17 +60,21 @@ impl<'a> Input<'a> {
     /// The error for the first non-finite value in input order (update index, then coordinate),
     /// so every rule names the same offender.
     pub fn non_finite(&self) -> AggregateError {
-        for (index, row) in self.inputs.iter().enumerate() {
-            if let Err(e) = check_finite(index, row) {
-                return e;
-            }
-        }
         // Only called after a block saw a non-finite value, which must be in some row.
-        AggregateError::NonFinite {
-            index: 0,
-            coordinate: 0,
-            value: f32::NAN,
-        }
+        self.first_non_finite()
+            .unwrap_or(AggregateError::NonFinite {
+                index: 0,
+                coordinate: 0,
+                value: f32::NAN,
+            })
+    }
+
+    /// The error for the first non-finite value in input order, if there is one.
+    pub fn first_non_finite(&self) -> Option<AggregateError> {
+        self.inputs
+            .iter()
+            .enumerate()
+            .find_map(|(index, row)| check_finite(index, row).err())
     }
 
     /// Number of updates.

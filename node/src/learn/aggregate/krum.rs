@@ -1,5 +1,6 @@
 //! Krum (Blanchard et al. 2017): pick the update closest to its n-f-2 nearest neighbours.
 
+use super::error::AggregateError;
 use super::gram;
 use super::input::{self, Input};
 use super::sums;
@@ -52,9 +53,9 @@ pub(crate) fn num(x: f64) -> String {
 }
 
 /// Krum over the canonical rows.
-pub(crate) fn run(input: &Input<'_>) -> (Vec<f32>, Vec<Outcome>) {
+pub(crate) fn run(input: &Input<'_>) -> Result<(Vec<f32>, Vec<Outcome>), AggregateError> {
     let n = input.n();
-    let d2 = gram::sq_distances(&input.rows, input.dim);
+    let d2 = gram::sq_distances(input)?;
     let all: Vec<usize> = (0..n).collect();
     let sc = scores(&d2, n, &all, input.f);
     let best = ranking(&sc)[0];
@@ -80,7 +81,7 @@ pub(crate) fn run(input: &Input<'_>) -> (Vec<f32>, Vec<Outcome>) {
         })
         .collect();
     let aggregate = input.rows[best].iter().map(|&x| sums::canon(x)).collect();
-    (aggregate, outcomes)
+    Ok((aggregate, outcomes))
 }
 
 /// An excluded update's outcome.

@@ -64,6 +64,7 @@ mod median;
 mod multi_krum;
 mod network;
 mod rule;
+pub mod simd;
 mod sums;
 mod trimmed_mean;
 
@@ -124,9 +125,9 @@ pub fn aggregate(
         Rule::Mean => mean::run(&input),
         Rule::Median => median::run(&input)?,
         Rule::TrimmedMean => trimmed_mean::run(&input)?,
-        Rule::Krum => krum::run(&input),
-        Rule::MultiKrum { m } => multi_krum::run(&input, m.unwrap_or(input.n() - f)),
-        Rule::Bulyan => bulyan::run(&input),
+        Rule::Krum => krum::run(&input)?,
+        Rule::MultiKrum { m } => multi_krum::run(&input, m.unwrap_or(input.n() - f))?,
+        Rule::Bulyan => bulyan::run(&input)?,
         Rule::GeometricMedian => geometric_median::run(&input),
         Rule::CenteredClipping { radius } => centered_clipping::run(&input, radius, None),
     };

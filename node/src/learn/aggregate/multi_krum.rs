@@ -1,5 +1,6 @@
 //! Multi-Krum: the unweighted mean of the m updates with the lowest Krum scores (m = n-f).
 
+use super::error::AggregateError;
 use super::gram;
 use super::input::{self, Input};
 use super::krum::{self, num};
@@ -7,10 +8,10 @@ use super::sums;
 use super::Outcome;
 
 /// Multi-Krum over the canonical rows, averaging the `m` best (1 <= m <= n, checked earlier).
-pub(crate) fn run(input: &Input<'_>, m: usize) -> (Vec<f32>, Vec<Outcome>) {
+pub(crate) fn run(input: &Input<'_>, m: usize) -> Result<(Vec<f32>, Vec<Outcome>), AggregateError> {
     let n = input.n();
     let m = m.clamp(1, n);
-    let d2 = gram::sq_distances(&input.rows, input.dim);
+    let d2 = gram::sq_distances(input)?;
     let all: Vec<usize> = (0..n).collect();
     let sc = krum::scores(&d2, n, &all, input.f);
     let rank = krum::ranking(&sc);
@@ -40,5 +41,5 @@ pub(crate) fn run(input: &Input<'_>, m: usize) -> (Vec<f32>, Vec<Outcome>) {
             }
         })
         .collect();
-    (sums::to_f32(&mean), outcomes)
+    Ok((sums::to_f32(&mean), outcomes))
 }

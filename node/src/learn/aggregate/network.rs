@@ -68,15 +68,50 @@ impl Network {
     }
 
     /// Run the network on `wires` (one array of lanes per wire; each lane is independent).
-    pub fn apply<const L: usize>(&self, wires: &mut [[f32; L]]) {
+    /// `wide` picks the compare-exchange that is fastest on the AVX2 path (see
+    /// [`min_max_exchange`]); the outputs are the same either way.
+    #[inline(always)]
+    pub fn apply<const L: usize>(&self, wires: &mut [[f32; L]], wide: bool) {
         for group in wires.chunks_exact_mut(8).take(self.groups) {
             sort8(group);
         }
-        for &(a, b) in &self.comparators {
-            let (lo, hi) = wires.split_at_mut(b);
-            compare_exchange(&mut lo[a], &mut hi[0]);
+        if wide {
+            self.apply_with(wires, min_max_exchange);
+        } else {
+            self.apply_with(wires, compare_exchange);
         }
     }
+
+    #[inline(always)]
+    fn apply_with<const L: usize>(
+        &self,
+        wires: &mut [[f32; L]],
+        exchange: impl Fn(&mut [f32; L], &mut [f32; L]),
+    ) {
+        for &(a, b) in &self.comparators {
+            let (lo, hi) = wires.split_at_mut(b);
+            exchange(&mut lo[a], &mut hi[0]);
+        }
+    }
+}
+
+/// Lane-wise compare-exchange through `f32::min`/`max`. With AVX2, LLVM turns the select form
+/// of [`compare_exchange`] into masked stores (vmaskmovps), 2-3x slower; min/max stay plain
+/// vector operations. On finite inputs (checked before any network runs) the two differ only
+/// in which of two equal values lands on which wire, and for `+0`/`-0` possibly in the sign of
+/// a zero; no rule's output depends on either (outputs normalise `-0` to `+0`, sums never
+/// produce `-0` from an `x + 0` step, comparisons treat the zeros as equal).
+#[inline(always)]
+fn min_max_exchange<const L: usize>(x: &mut [f32; L], y: &mut [f32; L]) {
+    let (a, b) = (*x, *y);
+    let mut lo = [0.0f32; L];
+    let mut hi = [0.0f32; L];
+    for l in 0..L {
+        lo[l] = a[l].min(b[l]);
+        hi[l] = a[l].max(b[l]);
+    }
+    *x = lo;
+    *y = hi;
 }
 
 /// Lane-wise compare-exchange. A pure IEEE comparison decides each swap, so the pair is always
@@ -112,6 +147,7 @@ fn ce4(x: [f32; 4], y: [f32; 4]) -> ([f32; 4], [f32; 4]) {
 
 /// Sort 8 wires lane-wise, 4 lanes at a time held in locals (registers), with Knuth's optimal
 /// 19-comparator, depth-6 network written out so every index is a constant.
+#[inline(always)]
 fn sort8<const L: usize>(group: &mut [[f32; L]]) {
     macro_rules! ce {
         ($v:ident, $a:literal, $b:literal) => {
@@ -197,8 +233,8 @@ mod tests {
                 let vals: Vec<f32> = (0..n).map(|_| rng.gen_range(-3..4) as f32).collect();
                 let mut wires: Vec<[f32; 2]> = vals.iter().map(|&v| [v, -v]).collect();
                 let mut sel_wires = wires.clone();
-                net.apply(&mut wires);
-                sel.apply(&mut sel_wires);
+                net.apply(&mut wires, false);
+                sel.apply(&mut sel_wires, true);
                 for lane in 0..2 {
                     let mut want: Vec<f32> = vals
                         .iter()
@@ -230,7 +266,7 @@ mod tests {
             let net = Network::sort(n);
             for mask in 0u32..(1 << n) {
                 let mut wires: Vec<[f32; 1]> = (0..n).map(|i| [((mask >> i) & 1) as f32]).collect();
-                net.apply(&mut wires);
+                net.apply(&mut wires, false);
                 assert!(
                     wires.windows(2).all(|w| w[0][0] <= w[1][0]),
                     "n={n} mask={mask}"

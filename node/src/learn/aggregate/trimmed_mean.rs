@@ -4,6 +4,7 @@ use super::columns::{self, LANES};
 use super::error::AggregateError;
 use super::input::Input;
 use super::network::Network;
+use super::simd::{self, Kernel};
 use super::sums::canon;
 use super::Outcome;
 
@@ -32,26 +33,50 @@ pub(crate) fn run(input: &Input<'_>) -> Result<(Vec<f32>, Vec<Outcome>), Aggrega
 pub(crate) fn coordinatewise(
     input: &Input<'_>,
     net: &Network,
-    mut fill: impl FnMut(&mut [f32], &[[f32; LANES]]),
+    fill: impl FnMut(&mut [f32], &[[f32; LANES]]),
 ) -> Result<(Vec<f32>, Vec<Outcome>), AggregateError> {
-    let (n, f) = (input.n(), input.f);
-    let mut out = vec![0.0f32; input.dim];
-    let mut outside = vec![0u64; n];
-    let scanned = columns::for_each_block(&input.rows, input.dim, net, |start, len, wires| {
-        fill(&mut out[start..start + len], wires);
-        if f > 0 {
-            columns::count_outside(
-                &input.rows,
-                start,
-                len,
-                &wires[f],
-                &wires[n - 1 - f],
-                &mut outside,
-            );
-        }
-    });
-    scanned.map_err(|_| input.non_finite())?;
+    let (out, outside) =
+        simd::run(Coordinatewise { input, net, fill }).map_err(|_| input.non_finite())?;
     Ok((out, range_outcomes(input, &outside)))
+}
+
+/// The block loop of [`coordinatewise`], as a kernel so it runs vectorised.
+struct Coordinatewise<'i, 'a, F> {
+    input: &'i Input<'a>,
+    net: &'i Network,
+    fill: F,
+}
+
+impl<F: FnMut(&mut [f32], &[[f32; LANES]])> Kernel for Coordinatewise<'_, '_, F> {
+    type Output = Result<(Vec<f32>, Vec<u64>), columns::NonFinite>;
+
+    #[inline(always)]
+    fn run(mut self, wide: bool) -> Self::Output {
+        let input = self.input;
+        let (n, f) = (input.n(), input.f);
+        let mut out = vec![0.0f32; input.dim];
+        let mut outside = vec![0u64; n];
+        columns::for_each_block(
+            &input.rows,
+            input.dim,
+            self.net,
+            wide,
+            |start, len, wires| {
+                (self.fill)(&mut out[start..start + len], wires);
+                if f > 0 {
+                    columns::count_outside(
+                        &input.rows,
+                        start,
+                        len,
+                        &wires[f],
+                        &wires[n - 1 - f],
+                        &mut outside,
+                    );
+                }
+            },
+        )?;
+        Ok((out, outside))
+    }
 }
 
 /// Outcomes for coordinate-wise rules: every update stays included; its weight is its share of
