@@ -34,6 +34,7 @@ fn rules(c: &mut Criterion) {
         byzantine: env_or("FEDLEDGER_BENCH_F", 10),
         runs: 1,
         seed: 42,
+        rules: Vec::new(),
     };
     let (rows, ids) = make_updates(&cfg);
     let updates: Vec<UpdateRef<'_>> = rows

@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use fedledger_ledger::Digest;
+use fedledger_node::learn::aggregate::simd::{self, CodePath};
 use fedledger_node::learn::aggregate::{aggregate, Rule, UpdateRef};
 use rand::{Rng, SeedableRng};
 
@@ -79,12 +80,19 @@ fn outputs_are_pinned() {
         ),
     ];
     let mut failures = Vec::new();
-    for (name, hex) in want {
+    // Every code path (AVX-512 and AVX2 where the CPU has them, and the baseline) must hit the
+    // same hashes.
+    for (path, (name, hex)) in CodePath::ALL
+        .into_iter()
+        .flat_map(|p| want.iter().map(move |w| (p, *w)))
+    {
+        simd::limit_path(path);
         let rule = Rule::parse(name).unwrap();
         let got = aggregate(&rule, &ups, f).unwrap();
+        simd::limit_path(CodePath::Avx512);
         let h = hash(&got.aggregate);
         if h != hex {
-            failures.push(format!("(\"{name}\", \"{h}\"),"));
+            failures.push(format!("(\"{name}\", \"{h}\"), path: {}", path.name()));
         }
         // The attackers (inputs 0..3) never make it into Krum's or Multi-Krum's selection. (Bulyan
         // can pick one late: with 7 left, 2 neighbours each, the clustered attackers look tight.)
@@ -95,6 +103,66 @@ fn outputs_are_pinned() {
     assert!(
         failures.is_empty(),
         "golden hashes changed:\n{}",
+        failures.join("\n")
+    );
+}
+
+/// The bits of every outcome (included, weight, score) that a rule reports, hashed: Krum-family
+/// scores come from the Gram kernel, whose lane layout and fused multiply-adds are part of the
+/// rule, and they reach the ledger in exclusion reasons.
+fn outcome_hash(outcomes: &[fedledger_node::learn::aggregate::Outcome]) -> String {
+    let mut bytes = Vec::new();
+    for o in outcomes {
+        bytes.push(u8::from(o.included));
+        bytes.extend(o.weight.to_bits().to_le_bytes());
+        bytes.extend(o.score.map_or(u64::MAX, f64::to_bits).to_le_bytes());
+        bytes.extend(o.reason.as_deref().unwrap_or("").as_bytes());
+    }
+    Digest::of(&bytes).to_hex()
+}
+
+#[test]
+fn outcomes_are_pinned() {
+    let (rows, ids) = input();
+    let ups: Vec<UpdateRef<'_>> = rows
+        .iter()
+        .zip(&ids)
+        .map(|(r, &id)| UpdateRef { id, delta: r })
+        .collect();
+    let want = [
+        (
+            "median",
+            "51fb9d214bcc5f562f2f8ffb7de51fa5a38e0ccddaf8d1883ea92e1c8f4921f7",
+        ),
+        (
+            "krum",
+            "dc7b27c6e54aa5b23eb24008b41183b838f40c0f247671dfea94d822db73a322",
+        ),
+        (
+            "multi-krum",
+            "28905e97383b20069f108abef2b91ef8e98615c746373f3699122698b0947025",
+        ),
+        (
+            "bulyan",
+            "25f19fff02c856b3e923dc455f7f64cf8c7ba21e4faa7901b76ea6f08a043cde",
+        ),
+    ];
+    let mut failures = Vec::new();
+    for (path, (name, hex)) in CodePath::ALL
+        .into_iter()
+        .flat_map(|p| want.iter().map(move |w| (p, *w)))
+    {
+        simd::limit_path(path);
+        let got = aggregate(&Rule::parse(name).unwrap(), &ups, 3).unwrap();
+        simd::limit_path(CodePath::Avx512);
+        let h = outcome_hash(&got.outcomes);
+        if h != hex {
+            failures.push(format!("(\"{name}\", \"{h}\"), path: {}", path.name()));
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "golden outcome hashes changed:\n{}",
         failures.join("\n")
     );
 }

@@ -1,6 +1,8 @@
 //! `fedledger bench`: size a deployment by timing the consensus-critical computations here.
 
 use fedledger_node::learn::aggregate::bench::{self, BenchConfig};
+use fedledger_node::learn::aggregate::simd::{self, CodePath};
+use fedledger_node::learn::aggregate::Rule;
 use std::process::ExitCode;
 
 /// Time consensus-critical computations on this machine.
@@ -29,6 +31,14 @@ pub struct AggregateArgs {
     /// Seed of the random updates.
     #[arg(long, default_value_t = 1)]
     seed: u64,
+    /// Rules to time, comma-separated CLI names (e.g. `median,krum`); default: every rule.
+    #[arg(long, value_delimiter = ',')]
+    rules: Vec<String>,
+    /// Widest code path to use: `avx512`, `avx2` or `baseline` (default: the best this CPU
+    /// has). Shows what a node on an older CPU would need; results are bit-identical on every
+    /// path.
+    #[arg(long, value_name = "PATH")]
+    path: Option<String>,
     /// Print the timings as JSON.
     #[arg(long)]
     json: bool,
@@ -41,10 +51,23 @@ pub fn run(c: Command) -> anyhow::Result<ExitCode> {
             if a.updates == 0 || a.dim == 0 || a.runs == 0 {
                 anyhow::bail!("--updates, --dim and --runs must be at least 1");
             }
+            let rules = a
+                .rules
+                .iter()
+                .map(|r| Rule::parse(r))
+                .collect::<Result<Vec<_>, _>>()?;
+            if let Some(p) = &a.path {
+                let limit = CodePath::parse(p).ok_or_else(|| {
+                    anyhow::anyhow!("--path {p:?}: expected avx512, avx2 or baseline")
+                })?;
+                simd::limit_path(limit);
+            }
+            let path = simd::code_path().name();
             let gib = a.updates as f64 * a.dim as f64 * 4.0 / (1u64 << 30) as f64;
             if !a.json {
                 eprintln!(
-                    "timing {} updates x {} f32 ({gib:.2} GiB) with f={}, {} runs per rule...",
+                    "timing {} updates x {} f32 ({gib:.2} GiB) with f={}, {} runs per rule, {path} \
+                     code path...",
                     a.updates, a.dim, a.byzantine, a.runs
                 );
             }
@@ -54,12 +77,18 @@ pub fn run(c: Command) -> anyhow::Result<ExitCode> {
                 byzantine: a.byzantine,
                 runs: a.runs,
                 seed: a.seed,
+                rules,
             };
-            let timings = bench::run(&cfg);
+            let json = a.json;
+            let timings = bench::run(&cfg, &mut |t| {
+                if !json {
+                    eprintln!("  {:<18} {:.4} s (median)", t.rule, t.median_s);
+                }
+            });
             if a.json {
                 super::print_json(&serde_json::json!({
                     "updates": a.updates, "dim": a.dim, "byzantine": a.byzantine, "runs": a.runs,
-                    "timings": timings,
+                    "code_path": path, "timings": timings,
                 }))?;
             } else {
                 println!(

@@ -21,6 +21,8 @@ pub struct BenchConfig {
     pub runs: usize,
     /// Seed of the random updates.
     pub seed: u64,
+    /// Rules to time; empty means every rule.
+    pub rules: Vec<Rule>,
 }
 
 /// Wall-clock seconds of one rule over `runs` runs.
@@ -55,8 +57,9 @@ pub fn make_updates(cfg: &BenchConfig) -> (Vec<Vec<f32>>, Vec<Digest>) {
     (rows, ids)
 }
 
-/// Time every rule whose (n, f) requirement holds (others are skipped and logged).
-pub fn run(cfg: &BenchConfig) -> Vec<RuleTiming> {
+/// Time every configured rule whose (n, f) requirement holds (others are skipped and logged),
+/// handing each timing to `progress` as soon as it is measured.
+pub fn run(cfg: &BenchConfig, progress: &mut dyn FnMut(&RuleTiming)) -> Vec<RuleTiming> {
     let (rows, ids) = make_updates(cfg);
     let updates: Vec<UpdateRef<'_>> = rows
         .iter()
@@ -64,7 +67,12 @@ pub fn run(cfg: &BenchConfig) -> Vec<RuleTiming> {
         .map(|(r, &id)| UpdateRef { id, delta: r })
         .collect();
     let mut out = Vec::new();
-    for rule in Rule::ALL {
+    let rules = if cfg.rules.is_empty() {
+        Rule::ALL.to_vec()
+    } else {
+        cfg.rules.clone()
+    };
+    for rule in rules {
         if let Err(e) = rule.check(cfg.updates, cfg.byzantine) {
             tracing::warn!(target: "fedledger::aggregate", rule = rule.name(), "skipped: {e}");
             continue;
@@ -80,12 +88,14 @@ pub fn run(cfg: &BenchConfig) -> Vec<RuleTiming> {
             }
         }
         times.sort_by(f64::total_cmp);
-        out.push(RuleTiming {
+        let timing = RuleTiming {
             rule: rule.name().to_string(),
             median_s: times[times.len() / 2],
             min_s: times[0],
             max_s: times[times.len() - 1],
-        });
+        };
+        progress(&timing);
+        out.push(timing);
     }
     out
 }

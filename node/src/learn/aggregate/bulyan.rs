@@ -6,6 +6,7 @@ use super::error::AggregateError;
 use super::gram;
 use super::input::{self, Input};
 use super::krum::{self, num};
+use super::lanes::Lanes;
 use super::network::Network;
 use super::simd::{self, Kernel};
 use super::sums::canon;
@@ -77,15 +78,22 @@ impl Kernel for TrimmedAroundMedian<'_, '_> {
     type Output = Vec<f32>;
 
     #[inline(always)]
-    fn run(self, wide: bool) -> Vec<f32> {
+    fn run<O: Lanes>(self, ops: O) -> Vec<f32> {
         let net = Network::sort(self.rows.len());
         let mut out = vec![0.0f32; self.dim];
         // The Gram diagonal showed every value finite, so no block can fail.
-        let _ = columns::for_each_block(self.rows, self.dim, &net, wide, |start, len, wires| {
-            for (lane, o) in out[start..start + len].iter_mut().enumerate() {
-                *o = canon(closest_to_median_mean(wires, lane, self.beta));
-            }
-        });
+        let _ = columns::for_each_block(
+            self.rows,
+            self.dim,
+            &net,
+            ops,
+            #[inline(always)]
+            |start, len, wires| {
+                for (lane, o) in out[start..start + len].iter_mut().enumerate() {
+                    *o = canon(closest_to_median_mean(wires, lane, self.beta));
+                }
+            },
+        );
         out
     }
 }

@@ -3,10 +3,10 @@
 //! Rows are copied into wire-major scratch (wire i = row i's values for a block of `LANES`
 //! coordinates), so no transpose is needed and one block's wires (n x LANES f32) fit in L1.
 
+use super::lanes::Lanes;
 use super::network::Network;
 
-/// Coordinates processed together; one wire is `LANES` f32.
-pub(crate) const LANES: usize = 32;
+pub(crate) use super::network::LANES;
 
 /// A block held a NaN or an infinity (the caller finds and names it).
 #[derive(Debug)]
@@ -21,13 +21,13 @@ const SUPER: usize = 1024;
 /// For every block of up to [`LANES`] coordinates starting at `start`, load the rows' values,
 /// check they are finite, run `net`, and hand the wires to `visit(start, len, wires)`. Lanes
 /// `len..LANES` of the last block are padding and must be ignored. Stops at the first
-/// super-block holding a non-finite value. `wide`: see [`Network::apply`].
+/// super-block holding a non-finite value. `ops`: see [`Network::apply`].
 #[inline(always)]
-pub(crate) fn for_each_block(
+pub(crate) fn for_each_block<O: Lanes>(
     rows: &[&[f32]],
     dim: usize,
     net: &Network,
-    wide: bool,
+    ops: O,
     mut visit: impl FnMut(usize, usize, &[[f32; LANES]]),
 ) -> Result<(), NonFinite> {
     let n = rows.len();
@@ -55,7 +55,7 @@ pub(crate) fn for_each_block(
         let blocks = len.div_ceil(LANES);
         for (b, wires) in scratch.chunks_exact_mut(n).take(blocks).enumerate() {
             let block_start = start + b * LANES;
-            net.apply(wires, wide);
+            net.apply(wires, ops);
             visit(block_start, LANES.min(dim - block_start), wires);
         }
         start += len;

@@ -1,25 +1,27 @@
 //! Pairwise squared distances through the Gram matrix, in cache-blocked register tiles.
 //!
 //! ‖a-b‖² = ‖a‖² + ‖b‖² - 2a·b turns n²/2 distance passes into dot products computed T x T at a
-//! time, so each loaded value feeds T multiply-adds. Products are accumulated in f32 in `L`
-//! lanes over chunks of `CHUNK` coordinates (a fixed, coordinate-aligned layout), then each
-//! chunk is added to an f64 total with a fixed lane-combine tree: the same bits for a·b whatever
-//! tile, order or machine computes it, and identical rows give a distance of exactly 0.
+//! time, so each loaded value feeds T fused multiply-adds. Products are accumulated in f32 in
+//! `L` = 16 lanes (coordinate k in lane k mod 16) with one rounding per step (FMA) over chunks
+//! of `CHUNK` coordinates (a fixed, coordinate-aligned layout), then each chunk is added to an
+//! f64 total with a fixed lane-combine tree: the same bits for a·b whatever tile, order or
+//! machine computes it, and identical rows give a distance of exactly 0.
 
 use super::error::AggregateError;
 use super::input::Input;
-use super::simd::{self, Kernel};
+use super::lanes::{Lanes, WIDTH};
+use super::simd::{self, CodePath, Kernel};
 
-/// f32 partial-sum lanes per dot product.
-const L: usize = 4;
-/// Coordinates summed in f32 before flushing to f64 (bounds the f32 rounding error).
-const CHUNK: usize = 256;
-/// Coordinates per cache block: n rows of `BLOCK` f32 (~1.6 MB at n = 100) are revisited by
-/// every tile, so they should stay in L2/L3. A multiple of `CHUNK`.
-const BLOCK: usize = 4096;
-/// Tile size: T x T dot products share 2T loads per lane group. 4 measured fastest on one core
-/// (Gram of 100 x 1e6: 0.60 s CPU, against 0.91 s for 3 and 0.83 s for 5).
-const T: usize = 4;
+/// f32 partial-sum lanes per dot product: coordinate k goes to lane k mod 16 (one AVX-512
+/// register, two AVX2 registers). This fixes the rounding, so it is part of the rule.
+const L: usize = WIDTH;
+/// Coordinates summed in f32 before flushing to f64: 64 fused steps per lane bound the f32
+/// rounding error.
+const CHUNK: usize = 1024;
+/// Coordinates per cache block, a multiple of `CHUNK`: a tile's first rows (4 x 4 KiB) stay in
+/// L1 while the tiles to their right stream by, and all n rows of the block (400 KiB at
+/// n = 100) stay in L2. 1024 measured fastest at 100 x 1e6 (2048: +5%, 4096: +10%).
+const BLOCK: usize = 1024;
 
 /// The n x n matrix of squared distances between the canonical rows (row-major), symmetric
 /// with a zero diagonal; fails naming the first NaN or infinity in the input.
@@ -62,13 +64,22 @@ impl Kernel for Gram<'_, '_> {
     type Output = Vec<f64>;
 
     #[inline(always)]
-    fn run(self, _wide: bool) -> Vec<f64> {
-        gram_blocked(self.rows, self.dim)
+    fn run<O: Lanes>(self, ops: O) -> Vec<f64> {
+        // Tile size T: T x T dot products share 2T loads per lane group, and the T² accumulators
+        // must stay in registers (16 zmm with AVX-512; 2 ymm each with AVX2, of 16). The tile
+        // never changes a result, only the speed.
+        match O::PATH {
+            CodePath::Avx512 => gram_blocked::<4, O>(self.rows, self.dim, ops),
+            CodePath::Avx2 | CodePath::Baseline => gram_blocked::<2, O>(self.rows, self.dim, ops),
+        }
     }
 }
 
 #[inline(always)]
-fn gram_blocked(rows: &[&[f32]], dim: usize) -> Vec<f64> {
+fn gram_blocked<const T: usize, O: Lanes>(rows: &[&[f32]], dim: usize, ops: O) -> Vec<f64>
+where
+    Tiles: Tile<T>,
+{
     let n = rows.len();
     let mut g = vec![0.0f64; n * n];
     if n == 0 {
@@ -86,7 +97,7 @@ fn gram_blocked(rows: &[&[f32]], dim: usize) -> Vec<f64> {
                 let b: [&[f32]; T] =
                     std::array::from_fn(|s| &rows[(j0 + s).min(n - 1)][start..end]);
                 let mut tile = [[0.0f64; T]; T];
-                dot_tile(&a, &b, &mut tile);
+                Tiles::dot(ops, &a, &b, &mut tile);
                 for (r, row) in tile.iter().enumerate() {
                     for (s, &v) in row.iter().enumerate() {
                         let (i, j) = (i0 + r, j0 + s);
@@ -107,48 +118,112 @@ fn gram_blocked(rows: &[&[f32]], dim: usize) -> Vec<f64> {
     g
 }
 
-/// `out[r][s] = a[r] · b[s]` over one block (all slices the same length, block start aligned to
-/// `CHUNK`).
-#[inline(always)]
-fn dot_tile(a: &[&[f32]; T], b: &[&[f32]; T], out: &mut [[f64; T]; T]) {
-    let len = a[0].len();
-    let mut off = 0;
-    while off < len {
-        let clen = CHUNK.min(len - off);
-        let full = clen / L * L;
-        let ac: [&[f32]; T] = std::array::from_fn(|r| &a[r][off..off + full]);
-        let bc: [&[f32]; T] = std::array::from_fn(|s| &b[s][off..off + full]);
-        let mut acc = [[[0.0f32; L]; T]; T];
-        for k in (0..full).step_by(L) {
-            let av: [[f32; L]; T] = std::array::from_fn(|r| lanes(&ac[r][k..k + L]));
-            let bv: [[f32; L]; T] = std::array::from_fn(|s| lanes(&bc[s][k..k + L]));
-            for r in 0..T {
-                for s in 0..T {
-                    madd(&mut acc[r][s], &av[r], &bv[s]);
+/// Defines `fn $name(ops, a: &[&[f32]; T], b: &[&[f32]; T], out: &mut [[f64; T]; T])`:
+/// `out[r][s] += a[r] · b[s]` over one block (all slices the same length, block start aligned
+/// to `CHUNK`). Written out per tile size with constant indices so the T² accumulators are
+/// plain locals the register allocator keeps.
+macro_rules! dot_tile {
+    ($name:ident, $t:literal, [$($r:literal),*], [$(($i:literal, $j:literal)),*]) => {
+        #[inline(always)]
+        fn $name<O: Lanes>(
+            ops: O,
+            a: &[&[f32]; $t],
+            b: &[&[f32]; $t],
+            out: &mut [[f64; $t]; $t],
+        ) {
+            let len = a[0].len();
+            let mut off = 0;
+            while off < len {
+                let clen = CHUNK.min(len - off);
+                let full = clen / L * L;
+                let ac: [&[f32]; $t] = [$(&a[$r][off..off + full]),*];
+                let bc: [&[f32]; $t] = [$(&b[$r][off..off + full]),*];
+                let mut acc = [[ops.zero(); $t]; $t];
+                let mut k = 0;
+                while k < full {
+                    let av: [O::V; $t] = [$(ops.load(&lanes(&ac[$r][k..k + L]))),*];
+                    let bv: [O::V; $t] = [$(ops.load(&lanes(&bc[$r][k..k + L]))),*];
+                    $(acc[$i][$j] = ops.fma(av[$i], bv[$j], acc[$i][$j]);)*
+                    k += L;
                 }
-            }
-        }
-        // Ragged end of the last chunk: coordinate off+full+l goes to lane l, as anywhere else.
-        for l in 0..clen - full {
-            for r in 0..T {
-                for s in 0..T {
-                    acc[r][s][l] += a[r][off + full + l] * b[s][off + full + l];
+                // Ragged end of the last chunk: coordinate off+full+l goes to lane l, as
+                // anywhere else; the other lanes add 0 * 0, which changes no bits (an
+                // accumulator starts at +0 and never becomes -0).
+                if full < clen {
+                    let av: [O::V; $t] = [$(ops.load(&padded(&a[$r][off + full..off + clen]))),*];
+                    let bv: [O::V; $t] = [$(ops.load(&padded(&b[$r][off + full..off + clen]))),*];
+                    $(acc[$i][$j] = ops.fma(av[$i], bv[$j], acc[$i][$j]);)*
                 }
+                $(out[$i][$j] += combine(&ops.store(acc[$i][$j]));)*
+                off += clen;
             }
         }
-        for r in 0..T {
-            for s in 0..T {
-                out[r][s] += combine(&acc[r][s]);
-            }
-        }
-        off += clen;
+    };
+}
+
+dot_tile!(dot_tile2, 2, [0, 1], [(0, 0), (0, 1), (1, 0), (1, 1)]);
+dot_tile!(
+    dot_tile4,
+    4,
+    [0, 1, 2, 3],
+    [
+        (0, 0),
+        (0, 1),
+        (0, 2),
+        (0, 3),
+        (1, 0),
+        (1, 1),
+        (1, 2),
+        (1, 3),
+        (2, 0),
+        (2, 1),
+        (2, 2),
+        (2, 3),
+        (3, 0),
+        (3, 1),
+        (3, 2),
+        (3, 3)
+    ]
+);
+
+/// A tile size with its kernel.
+trait Tile<const T: usize> {
+    fn dot<O: Lanes>(ops: O, a: &[&[f32]; T], b: &[&[f32]; T], out: &mut [[f64; T]; T]);
+}
+
+/// The tile kernels by size.
+struct Tiles;
+
+impl Tile<2> for Tiles {
+    #[inline(always)]
+    fn dot<O: Lanes>(ops: O, a: &[&[f32]; 2], b: &[&[f32]; 2], out: &mut [[f64; 2]; 2]) {
+        dot_tile2(ops, a, b, out);
     }
 }
 
-/// Lanes to f64 in a fixed tree: (l0 + l1) + (l2 + l3).
+impl Tile<4> for Tiles {
+    #[inline(always)]
+    fn dot<O: Lanes>(ops: O, a: &[&[f32]; 4], b: &[&[f32]; 4], out: &mut [[f64; 4]; 4]) {
+        dot_tile4(ops, a, b, out);
+    }
+}
+
+/// Lanes to f64 in a fixed halving tree: lane l += lane l + 8, then l += l + 4, l += l + 2,
+/// l += l + 1 (vector halves added, which is cheap on every backend).
 #[inline(always)]
 fn combine(lanes: &[f32; L]) -> f64 {
-    (f64::from(lanes[0]) + f64::from(lanes[1])) + (f64::from(lanes[2]) + f64::from(lanes[3]))
+    let mut v = [0.0f64; L];
+    for (d, &x) in v.iter_mut().zip(lanes) {
+        *d = f64::from(x);
+    }
+    let mut width = L;
+    while width > 1 {
+        width /= 2;
+        for i in 0..width {
+            v[i] += v[i + width];
+        }
+    }
+    v[0]
 }
 
 /// `L` consecutive values as an array (the slice has exactly `L` elements).
@@ -159,10 +234,10 @@ fn lanes(x: &[f32]) -> [f32; L] {
     v
 }
 
-/// Lane-wise `acc += a * b` (separate multiply and add: no FMA, same bits everywhere).
+/// Up to `L` values in the first lanes, zeros after.
 #[inline(always)]
-fn madd(acc: &mut [f32; L], a: &[f32; L], b: &[f32; L]) {
-    for l in 0..L {
-        acc[l] += a[l] * b[l];
-    }
+fn padded(x: &[f32]) -> [f32; L] {
+    let mut v = [0.0f32; L];
+    v[..x.len()].copy_from_slice(x);
+    v
 }

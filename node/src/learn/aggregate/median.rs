@@ -13,16 +13,21 @@ pub(crate) fn run(input: &Input<'_>) -> Result<(Vec<f32>, Vec<Outcome>), Aggrega
     let (n, f) = (input.n(), input.f);
     let (mid_lo, mid_hi) = ((n - 1) / 2, n / 2);
     let net = Network::select(n, &[mid_lo, mid_hi, f, n - 1 - f]);
-    coordinatewise(input, &net, |dst, wires| {
-        if mid_lo == mid_hi {
-            for (o, &v) in dst.iter_mut().zip(&wires[mid_lo]) {
-                *o = canon(v);
+    coordinatewise(
+        input,
+        &net,
+        #[inline(always)]
+        |dst, wires| {
+            if mid_lo == mid_hi {
+                for (o, &v) in dst.iter_mut().zip(&wires[mid_lo]) {
+                    *o = canon(v);
+                }
+            } else {
+                let (a, b) = (&wires[mid_lo], &wires[mid_hi]);
+                for ((o, &x), &y) in dst.iter_mut().zip(a).zip(b) {
+                    *o = canon(((f64::from(x) + f64::from(y)) * 0.5) as f32);
+                }
             }
-        } else {
-            let (a, b) = (&wires[mid_lo], &wires[mid_hi]);
-            for ((o, &x), &y) in dst.iter_mut().zip(a).zip(b) {
-                *o = canon(((f64::from(x) + f64::from(y)) * 0.5) as f32);
-            }
-        }
-    })
+        },
+    )
 }

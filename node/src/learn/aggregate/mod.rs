@@ -29,19 +29,28 @@
 //!
 //! The output is a pure function of the multiset of (id, delta) pairs: updates are first put in
 //! canonical order (by id, ties by input position), so with distinct ids (update hashes) the
-//! output does not depend on the order the leader received them in. Long sums accumulate in f64 (Krum's dot products accumulate
-//! f32 products lane-wise over 256 coordinates and then in f64), with fixed lane widths and a
-//! fixed combine order, no FMA and no threads; coordinate-wise rules run a fixed sorting
-//! network whose compare-exchange is a pure IEEE comparison. Negative zeros in the output are
-//! normalised to +0. Golden-hash tests pin the bits.
+//! output does not depend on the order the leader received them in. Long sums accumulate in
+//! f64, except Krum's dot products: coordinate k goes to f32 lane k mod 16, each lane
+//! accumulates with fused multiply-adds (one rounding each, as IEEE 754 defines them) over
+//! chunks of 1024 coordinates, and each chunk's lanes are added to an f64 total in a fixed
+//! tree. Lane widths, combine order and chunking are fixed by the source, there are no threads,
+//! and everything else uses separate multiplies and adds (Rust never contracts them into an
+//! FMA). Coordinate-wise rules run a fixed sorting network whose compare-exchange is a pure
+//! permutation decided by an IEEE comparison. Negative zeros in the output are normalised to
+//! +0. Golden-hash tests pin the bits of the aggregates and of the outcomes (scores included)
+//! on every code path.
 //!
 //! # Speed
 //!
-//! Everything runs on one thread. Coordinate-wise rules copy 32 coordinates of every update
-//! into an L1-resident scratch and run a Batcher network (pruned to the needed ranks for the
-//! median; aligned groups of 8 wires sorted in registers) with branch-free min/max, so no
-//! per-coordinate sort or transpose is needed. Krum-family rules compute the Gram matrix in 4x4
-//! register tiles over cache blocks of 4096 coordinates. Measure with
+//! Everything runs on one thread. Kernels are compiled three times (baseline, AVX2, AVX-512)
+//! and picked at runtime ([`simd`]), on explicit 16-lane vectors ([`lanes`]), so LLVM only
+//! chooses instructions, never the arithmetic. Coordinate-wise rules copy 32 coordinates of
+//! every update into an L1-resident scratch and run a Batcher network (pruned to the needed
+//! ranks for the median; aligned groups of 8 wires sorted in registers), so no per-coordinate
+//! sort or transpose is needed. Krum-family rules compute the Gram matrix in register tiles
+//! (4x4 with AVX-512, 2x2 otherwise) over cache blocks of 1024 coordinates. On x86-64 CPUs
+//! without FMA the baseline path emulates it exactly (round-to-odd through f64), so Krum
+//! there costs ~15x more. Measure with `fedledger bench aggregate [--path avx2|baseline]` or
 //! `cargo bench -p fedledger-node --bench aggregate` (see `benches/aggregate.rs`).
 //!
 //! # Outcomes
@@ -59,6 +68,7 @@ pub mod geometric_median;
 mod gram;
 mod input;
 mod krum;
+mod lanes;
 mod mean;
 mod median;
 mod multi_krum;

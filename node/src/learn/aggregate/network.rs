@@ -4,6 +4,8 @@
 //! (one coordinate per lane) is branch-free and auto-vectorises; its result depends only on the
 //! input values, never on the machine.
 
+use super::lanes::{Lanes, WIDTH};
+
 /// A list of compare-exchanges `(lo, hi)` with `lo < hi`: afterwards wire `lo` holds the smaller
 /// value.
 ///
@@ -67,102 +69,71 @@ impl Network {
         self.comparators.len() + 19 * self.groups
     }
 
-    /// Run the network on `wires` (one array of lanes per wire; each lane is independent).
-    /// `wide` picks the compare-exchange that is fastest on the AVX2 path (see
-    /// [`min_max_exchange`]); the outputs are the same either way.
+    /// Run the network on `wires` (each lane is independent), with `ops`' vector operations.
+    /// Every compare-exchange is a pure permutation decided by an IEEE comparison, so the
+    /// result is the same on every backend, down to which of two equal values (or of +0 and -0)
+    /// ends up on which wire.
     #[inline(always)]
-    pub fn apply<const L: usize>(&self, wires: &mut [[f32; L]], wide: bool) {
+    pub fn apply<O: Lanes>(&self, wires: &mut [Wire], ops: O) {
         for group in wires.chunks_exact_mut(8).take(self.groups) {
-            sort8(group);
+            sort8(group, ops);
         }
-        if wide {
-            self.apply_with(wires, min_max_exchange);
-        } else {
-            self.apply_with(wires, compare_exchange);
-        }
-    }
-
-    #[inline(always)]
-    fn apply_with<const L: usize>(
-        &self,
-        wires: &mut [[f32; L]],
-        exchange: impl Fn(&mut [f32; L], &mut [f32; L]),
-    ) {
         for &(a, b) in &self.comparators {
             let (lo, hi) = wires.split_at_mut(b);
-            exchange(&mut lo[a], &mut hi[0]);
+            exchange(&mut lo[a], &mut hi[0], ops);
         }
     }
 }
 
-/// Lane-wise compare-exchange through `f32::min`/`max`. With AVX2, LLVM turns the select form
-/// of [`compare_exchange`] into masked stores (vmaskmovps), 2-3x slower; min/max stay plain
-/// vector operations. On finite inputs (checked before any network runs) the two differ only
-/// in which of two equal values lands on which wire, and for `+0`/`-0` possibly in the sign of
-/// a zero; no rule's output depends on either (outputs normalise `-0` to `+0`, sums never
-/// produce `-0` from an `x + 0` step, comparisons treat the zeros as equal).
+/// One wire: `LANES` coordinates' values on that wire.
+pub(crate) type Wire = [f32; LANES];
+
+/// Coordinates processed together (lanes per wire): two 16-lane vectors.
+pub(crate) const LANES: usize = 2 * WIDTH;
+
+/// A wire as its two vectors' worth of values.
 #[inline(always)]
-fn min_max_exchange<const L: usize>(x: &mut [f32; L], y: &mut [f32; L]) {
-    let (a, b) = (*x, *y);
-    let mut lo = [0.0f32; L];
-    let mut hi = [0.0f32; L];
-    for l in 0..L {
-        lo[l] = a[l].min(b[l]);
-        hi[l] = a[l].max(b[l]);
-    }
-    *x = lo;
-    *y = hi;
+fn halves(w: &Wire) -> [[f32; WIDTH]; 2] {
+    pulp::cast(*w)
 }
 
-/// Lane-wise compare-exchange. A pure IEEE comparison decides each swap, so the pair is always
-/// permuted, never altered (equal values and signed zeros stay put). Both results are built in
-/// locals and written back whole: writing `x[l] = if swap {..} else {x[l]}` in place lets LLVM
-/// turn it into per-lane conditional stores (branches), 20x slower than min/max.
+/// The compare-exchange of two vectors: `(min(y, x), max(x, y))` with x86's min/max, i.e.
+/// `(y < x ? y : x, x > y ? x : y)`: swapped exactly when `y < x`.
 #[inline(always)]
-fn compare_exchange<const L: usize>(x: &mut [f32; L], y: &mut [f32; L]) {
-    let (a, b) = (*x, *y);
-    let mut lo = [0.0f32; L];
-    let mut hi = [0.0f32; L];
-    for l in 0..L {
-        let swap = b[l] < a[l];
-        lo[l] = if swap { b[l] } else { a[l] };
-        hi[l] = if swap { a[l] } else { b[l] };
-    }
-    *x = lo;
-    *y = hi;
+fn ce<O: Lanes>(ops: O, x: O::V, y: O::V) -> (O::V, O::V) {
+    (ops.min(y, x), ops.max(x, y))
 }
 
-/// Lane-wise compare-exchange of two 4-lane values held in locals.
+/// Compare-exchange two wires in memory.
 #[inline(always)]
-fn ce4(x: [f32; 4], y: [f32; 4]) -> ([f32; 4], [f32; 4]) {
-    let mut lo = [0.0f32; 4];
-    let mut hi = [0.0f32; 4];
-    for l in 0..4 {
-        let swap = y[l] < x[l];
-        lo[l] = if swap { y[l] } else { x[l] };
-        hi[l] = if swap { x[l] } else { y[l] };
+fn exchange<O: Lanes>(x: &mut Wire, y: &mut Wire, ops: O) {
+    let (xs, ys) = (halves(x), halves(y));
+    let mut lo = [[0.0f32; WIDTH]; 2];
+    let mut hi = [[0.0f32; WIDTH]; 2];
+    for c in 0..2 {
+        let (l, h) = ce(ops, ops.load(&xs[c]), ops.load(&ys[c]));
+        lo[c] = ops.store(l);
+        hi[c] = ops.store(h);
     }
-    (lo, hi)
+    *x = pulp::cast(lo);
+    *y = pulp::cast(hi);
 }
 
-/// Sort 8 wires lane-wise, 4 lanes at a time held in locals (registers), with Knuth's optimal
+/// Sort 8 wires lane-wise, one vector per wire held in registers, with Knuth's optimal
 /// 19-comparator, depth-6 network written out so every index is a constant.
 #[inline(always)]
-fn sort8<const L: usize>(group: &mut [[f32; L]]) {
+fn sort8<O: Lanes>(group: &mut [Wire], ops: O) {
     macro_rules! ce {
         ($v:ident, $a:literal, $b:literal) => {
-            ($v[$a], $v[$b]) = ce4($v[$a], $v[$b]);
+            ($v[$a], $v[$b]) = ce(ops, $v[$a], $v[$b]);
         };
     }
-    let mut start = 0;
-    while start < L {
-        // A constant length when L is a multiple of 4 lets the copies below compile to plain
-        // vector loads and stores.
-        let len = if L % 4 == 0 { 4 } else { 4.min(L - start) };
-        let mut v = [[0.0f32; 4]; 8];
-        for (vi, wi) in v.iter_mut().zip(group.iter()) {
-            vi[..len].copy_from_slice(&wi[start..start + len]);
-        }
+    let mut split: [[[f32; WIDTH]; 2]; 8] = [[[0.0; WIDTH]; 2]; 8];
+    for (s, w) in split.iter_mut().zip(group.iter()) {
+        *s = halves(w);
+    }
+    for c in 0..2 {
+        let mut v: [O::V; 8] = std::array::from_fn(|i| ops.load(&split[i][c]));
         ce!(v, 0, 2);
         ce!(v, 1, 3);
         ce!(v, 4, 6);
@@ -182,10 +153,12 @@ fn sort8<const L: usize>(group: &mut [[f32; L]]) {
         ce!(v, 1, 2);
         ce!(v, 3, 4);
         ce!(v, 5, 6);
-        for (vi, wi) in v.iter().zip(group.iter_mut()) {
-            wi[start..start + len].copy_from_slice(&vi[..len]);
+        for (s, vi) in split.iter_mut().zip(v) {
+            s[c] = ops.store(vi);
         }
-        start += len;
+    }
+    for (w, s) in group.iter_mut().zip(split) {
+        *w = pulp::cast(s);
     }
 }
 
@@ -219,33 +192,108 @@ fn batcher(n: usize) -> Vec<(usize, usize, usize)> {
 
 #[cfg(test)]
 mod tests {
+    use super::super::lanes::Portable;
     use super::*;
     use rand::{Rng, SeedableRng};
+
+    /// `f(ops)` on the portable backend and on every wider one this CPU has.
+    fn each_backend(mut f: impl FnMut(&str, &mut dyn FnMut(&Network, &mut [Wire]))) {
+        f("portable", &mut |net, w| net.apply(w, Portable));
+        #[cfg(target_arch = "x86_64")]
+        {
+            if let Some(v3) = pulp::x86::V3::try_new() {
+                f("avx2", &mut |net, w| net.apply(w, v3));
+            }
+            if let Some(v4) = pulp::x86::V4::try_new() {
+                f("avx512", &mut |net, w| net.apply(w, v4));
+            }
+        }
+    }
 
     #[test]
     fn sorts_every_size_up_to_70_and_selects() {
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(1);
-        for n in 1..70 {
-            let net = Network::sort(n);
-            let sel = Network::select(n, &[(n - 1) / 2, n / 2]);
-            assert!(sel.len() <= net.len());
-            for _ in 0..20 {
-                let vals: Vec<f32> = (0..n).map(|_| rng.gen_range(-3..4) as f32).collect();
-                let mut wires: Vec<[f32; 2]> = vals.iter().map(|&v| [v, -v]).collect();
-                let mut sel_wires = wires.clone();
-                net.apply(&mut wires, false);
-                sel.apply(&mut sel_wires, true);
-                for lane in 0..2 {
-                    let mut want: Vec<f32> = vals
-                        .iter()
-                        .map(|&v| if lane == 0 { v } else { -v })
+        each_backend(|name, apply| {
+            for n in 1..70 {
+                let net = Network::sort(n);
+                let sel = Network::select(n, &[(n - 1) / 2, n / 2]);
+                assert!(sel.len() <= net.len());
+                for _ in 0..5 {
+                    // Every lane its own random column, with many ties.
+                    let mut wires: Vec<Wire> = (0..n)
+                        .map(|_| std::array::from_fn(|_| rng.gen_range(-3..4) as f32))
                         .collect();
-                    want.sort_by(f32::total_cmp);
-                    let got: Vec<f32> = wires.iter().map(|w| w[lane]).collect();
-                    assert_eq!(got, want, "n={n}");
-                    assert_eq!(sel_wires[(n - 1) / 2][lane], want[(n - 1) / 2]);
-                    assert_eq!(sel_wires[n / 2][lane], want[n / 2]);
+                    let cols: Vec<Vec<f32>> = (0..LANES)
+                        .map(|l| wires.iter().map(|w| w[l]).collect())
+                        .collect();
+                    let mut sel_wires = wires.clone();
+                    apply(&net, &mut wires);
+                    apply(&sel, &mut sel_wires);
+                    for (lane, col) in cols.iter().enumerate() {
+                        let mut want = col.clone();
+                        want.sort_by(f32::total_cmp);
+                        let got: Vec<f32> = wires.iter().map(|w| w[lane]).collect();
+                        assert_eq!(got, want, "{name} n={n}");
+                        assert_eq!(sel_wires[(n - 1) / 2][lane], want[(n - 1) / 2], "{name}");
+                        assert_eq!(sel_wires[n / 2][lane], want[n / 2], "{name}");
+                    }
                 }
+            }
+        });
+    }
+
+    #[test]
+    fn exchanges_permute_equal_values_and_signed_zeros_alike() {
+        // +0 and -0 compare equal: the network must leave them where an IEEE-comparison swap
+        // would, on every backend.
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(2);
+        let n = 37;
+        let net = Network::sort(n);
+        let wires: Vec<Wire> = (0..n)
+            .map(|_| std::array::from_fn(|_| [0.0f32, -0.0, 1.0][rng.gen_range(0..3)]))
+            .collect();
+        let mut want = wires.clone();
+        for group in want.chunks_exact_mut(8).take(net.groups) {
+            for (a, b) in [
+                (0, 2),
+                (1, 3),
+                (4, 6),
+                (5, 7),
+                (0, 4),
+                (1, 5),
+                (2, 6),
+                (3, 7),
+                (0, 1),
+                (2, 3),
+                (4, 5),
+                (6, 7),
+                (2, 4),
+                (3, 5),
+                (1, 4),
+                (3, 6),
+                (1, 2),
+                (3, 4),
+                (5, 6),
+            ] {
+                naive_exchange(group, a, b);
+            }
+        }
+        for &(a, b) in &net.comparators {
+            naive_exchange(&mut want, a, b);
+        }
+        let bits = |w: &[Wire]| -> Vec<u32> { w.iter().flatten().map(|x| x.to_bits()).collect() };
+        each_backend(|name, apply| {
+            let mut got = wires.clone();
+            apply(&net, &mut got);
+            assert_eq!(bits(&got), bits(&want), "{name}");
+        });
+    }
+
+    fn naive_exchange(w: &mut [Wire], a: usize, b: usize) {
+        let (lo, hi) = w.split_at_mut(b);
+        for (x, y) in lo[a].iter_mut().zip(hi[0].iter_mut()) {
+            if *y < *x {
+                std::mem::swap(x, y);
             }
         }
     }
@@ -261,16 +309,25 @@ mod tests {
 
     #[test]
     fn zero_one_principle_exhaustive_for_small_n() {
-        // A comparator network sorts every input iff it sorts every 0/1 input.
+        // A comparator network sorts every input iff it sorts every 0/1 input; each lane
+        // carries one mask.
         for n in 1..=17usize {
             let net = Network::sort(n);
-            for mask in 0u32..(1 << n) {
-                let mut wires: Vec<[f32; 1]> = (0..n).map(|i| [((mask >> i) & 1) as f32]).collect();
-                net.apply(&mut wires, false);
-                assert!(
-                    wires.windows(2).all(|w| w[0][0] <= w[1][0]),
-                    "n={n} mask={mask}"
-                );
+            let masks: Vec<u32> = (0u32..(1 << n)).collect();
+            for batch in masks.chunks(LANES) {
+                let mut wires: Vec<Wire> = (0..n)
+                    .map(|i| {
+                        std::array::from_fn(|l| batch.get(l).map_or(0.0, |m| ((m >> i) & 1) as f32))
+                    })
+                    .collect();
+                net.apply(&mut wires, Portable);
+                for l in 0..batch.len() {
+                    assert!(
+                        wires.windows(2).all(|w| w[0][l] <= w[1][l]),
+                        "n={n} mask={}",
+                        batch[l]
+                    );
+                }
             }
         }
     }

@@ -3,9 +3,33 @@
 /// Coordinates per block: 1024 f64 accumulators (8 KiB) stay in L1 while all rows stream by.
 const BLOCK: usize = 1024;
 
+use super::lanes::Lanes;
+use super::simd::{self, Kernel};
+
 /// `sum_i w_i * rows[i] / sum_i w_i`, per coordinate, accumulated in f64 in row order.
 /// `weights` must have one entry per row and a positive total.
 pub(crate) fn weighted_mean(rows: &[&[f32]], weights: &[f64], dim: usize) -> Vec<f64> {
+    simd::run(WeightedMean { rows, weights, dim })
+}
+
+/// [`weighted_mean`] as a kernel (vectorised across coordinates; each sum keeps its order).
+struct WeightedMean<'r, 'a> {
+    rows: &'r [&'a [f32]],
+    weights: &'r [f64],
+    dim: usize,
+}
+
+impl Kernel for WeightedMean<'_, '_> {
+    type Output = Vec<f64>;
+
+    #[inline(always)]
+    fn run<O: Lanes>(self, _ops: O) -> Vec<f64> {
+        weighted_mean_blocked(self.rows, self.weights, self.dim)
+    }
+}
+
+#[inline(always)]
+fn weighted_mean_blocked(rows: &[&[f32]], weights: &[f64], dim: usize) -> Vec<f64> {
     let total: f64 = weights.iter().sum();
     let mut out = vec![0.0f64; dim];
     for (b, out_block) in out.chunks_mut(BLOCK).enumerate() {
@@ -27,6 +51,26 @@ pub(crate) fn weighted_mean(rows: &[&[f32]], weights: &[f64], dim: usize) -> Vec
 
 /// Unweighted mean of `rows`, per coordinate, accumulated in f64 in row order.
 pub(crate) fn mean(rows: &[&[f32]], dim: usize) -> Vec<f64> {
+    simd::run(Mean { rows, dim })
+}
+
+/// [`mean`] as a kernel.
+struct Mean<'r, 'a> {
+    rows: &'r [&'a [f32]],
+    dim: usize,
+}
+
+impl Kernel for Mean<'_, '_> {
+    type Output = Vec<f64>;
+
+    #[inline(always)]
+    fn run<O: Lanes>(self, _ops: O) -> Vec<f64> {
+        mean_blocked(self.rows, self.dim)
+    }
+}
+
+#[inline(always)]
+fn mean_blocked(rows: &[&[f32]], dim: usize) -> Vec<f64> {
     let count = rows.len() as f64;
     let mut out = vec![0.0f64; dim];
     for (b, out_block) in out.chunks_mut(BLOCK).enumerate() {

@@ -3,6 +3,7 @@
 use super::columns::{self, LANES};
 use super::error::AggregateError;
 use super::input::Input;
+use super::lanes::Lanes;
 use super::network::Network;
 use super::simd::{self, Kernel};
 use super::sums::canon;
@@ -14,17 +15,22 @@ use super::Outcome;
 pub(crate) fn run(input: &Input<'_>) -> Result<(Vec<f32>, Vec<Outcome>), AggregateError> {
     let (n, f) = (input.n(), input.f);
     let kept = (n - 2 * f) as f64;
-    coordinatewise(input, &Network::sort(n), |dst, wires| {
-        let mut acc = [0.0f64; LANES];
-        for wire in &wires[f..n - f] {
-            for (a, &x) in acc.iter_mut().zip(wire) {
-                *a += f64::from(x);
+    coordinatewise(
+        input,
+        &Network::sort(n),
+        #[inline(always)]
+        |dst, wires| {
+            let mut acc = [0.0f64; LANES];
+            for wire in &wires[f..n - f] {
+                for (a, &x) in acc.iter_mut().zip(wire) {
+                    *a += f64::from(x);
+                }
             }
-        }
-        for (o, a) in dst.iter_mut().zip(acc) {
-            *o = canon((a / kept) as f32);
-        }
-    })
+            for (o, a) in dst.iter_mut().zip(acc) {
+                *o = canon((a / kept) as f32);
+            }
+        },
+    )
 }
 
 /// Drives a coordinate-wise rule: `fill` writes one block of outputs from that block's wires
@@ -51,7 +57,7 @@ impl<F: FnMut(&mut [f32], &[[f32; LANES]])> Kernel for Coordinatewise<'_, '_, F>
     type Output = Result<(Vec<f32>, Vec<u64>), columns::NonFinite>;
 
     #[inline(always)]
-    fn run(mut self, wide: bool) -> Self::Output {
+    fn run<O: Lanes>(mut self, ops: O) -> Self::Output {
         let input = self.input;
         let (n, f) = (input.n(), input.f);
         let mut out = vec![0.0f32; input.dim];
@@ -60,7 +66,8 @@ impl<F: FnMut(&mut [f32], &[[f32; LANES]])> Kernel for Coordinatewise<'_, '_, F>
             &input.rows,
             input.dim,
             self.net,
-            wide,
+            ops,
+            #[inline(always)]
             |start, len, wires| {
                 (self.fill)(&mut out[start..start + len], wires);
                 if f > 0 {
