@@ -42,11 +42,20 @@ pub(crate) fn for_each_block<O: Lanes>(
         let mut finite = true;
         for (i, row) in rows.iter().enumerate() {
             let span = &row[start..start + len];
-            finite &= span.iter().fold(true, |ok, x| ok & x.is_finite());
-            for (b, chunk) in span.chunks(LANES).enumerate() {
+            // One pass: each full wire is copied with a constant length (a plain vector copy,
+            // not a memmove call) and checked while it is in registers.
+            let mut chunks = span.chunks_exact(LANES);
+            for (b, chunk) in (&mut chunks).enumerate() {
                 let wire = &mut scratch[b * n + i];
-                wire[..chunk.len()].copy_from_slice(chunk);
-                wire[chunk.len()..].fill(0.0);
+                wire.copy_from_slice(chunk);
+                finite &= wire.iter().fold(true, |ok, x| ok & x.is_finite());
+            }
+            let rest = chunks.remainder();
+            if !rest.is_empty() {
+                let wire = &mut scratch[(len / LANES) * n + i];
+                wire[..rest.len()].copy_from_slice(rest);
+                wire[rest.len()..].fill(0.0);
+                finite &= rest.iter().fold(true, |ok, x| ok & x.is_finite());
             }
         }
         if !finite {

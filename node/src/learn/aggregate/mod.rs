@@ -44,7 +44,7 @@
 //!
 //! Everything runs on one thread. Kernels are compiled three times (baseline, AVX2, AVX-512)
 //! and picked at runtime ([`simd`]), on explicit 16-lane vectors ([`lanes`]), so LLVM only
-//! chooses instructions, never the arithmetic. Coordinate-wise rules copy 32 coordinates of
+//! chooses instructions, never the arithmetic. Coordinate-wise rules copy 64 coordinates of
 //! every update into an L1-resident scratch and run a Batcher network (pruned to the needed
 //! ranks for the median; aligned groups of 8 wires sorted in registers), so no per-coordinate
 //! sort or transpose is needed. Krum-family rules compute the Gram matrix in register tiles

@@ -88,12 +88,17 @@ impl Network {
 /// One wire: `LANES` coordinates' values on that wire.
 pub(crate) type Wire = [f32; LANES];
 
-/// Coordinates processed together (lanes per wire): two 16-lane vectors.
-pub(crate) const LANES: usize = 2 * WIDTH;
+/// Vectors per wire: 4 (64 lanes) halves the per-comparator loop overhead against 2, and one
+/// block's wires still fit in L1 (n x 256 B: 25 KiB at n = 100). Measured at 100 x 1e6 on
+/// AVX-512: trimmed mean 0.174 s -> 0.142 s, AVX2 0.209 s -> 0.155 s.
+const PARTS: usize = 4;
 
-/// A wire as its two vectors' worth of values.
+/// Coordinates processed together (lanes per wire): `PARTS` 16-lane vectors.
+pub(crate) const LANES: usize = PARTS * WIDTH;
+
+/// A wire as its vectors' worth of values.
 #[inline(always)]
-fn halves(w: &Wire) -> [[f32; WIDTH]; 2] {
+fn parts(w: &Wire) -> [[f32; WIDTH]; PARTS] {
     pulp::cast(*w)
 }
 
@@ -107,10 +112,10 @@ fn ce<O: Lanes>(ops: O, x: O::V, y: O::V) -> (O::V, O::V) {
 /// Compare-exchange two wires in memory.
 #[inline(always)]
 fn exchange<O: Lanes>(x: &mut Wire, y: &mut Wire, ops: O) {
-    let (xs, ys) = (halves(x), halves(y));
-    let mut lo = [[0.0f32; WIDTH]; 2];
-    let mut hi = [[0.0f32; WIDTH]; 2];
-    for c in 0..2 {
+    let (xs, ys) = (parts(x), parts(y));
+    let mut lo = [[0.0f32; WIDTH]; PARTS];
+    let mut hi = [[0.0f32; WIDTH]; PARTS];
+    for c in 0..PARTS {
         let (l, h) = ce(ops, ops.load(&xs[c]), ops.load(&ys[c]));
         lo[c] = ops.store(l);
         hi[c] = ops.store(h);
@@ -128,11 +133,11 @@ fn sort8<O: Lanes>(group: &mut [Wire], ops: O) {
             ($v[$a], $v[$b]) = ce(ops, $v[$a], $v[$b]);
         };
     }
-    let mut split: [[[f32; WIDTH]; 2]; 8] = [[[0.0; WIDTH]; 2]; 8];
+    let mut split: [[[f32; WIDTH]; PARTS]; 8] = [[[0.0; WIDTH]; PARTS]; 8];
     for (s, w) in split.iter_mut().zip(group.iter()) {
-        *s = halves(w);
+        *s = parts(w);
     }
-    for c in 0..2 {
+    for c in 0..PARTS {
         let mut v: [O::V; 8] = std::array::from_fn(|i| ops.load(&split[i][c]));
         ce!(v, 0, 2);
         ce!(v, 1, 3);
