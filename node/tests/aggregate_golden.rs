@@ -4,7 +4,7 @@
 
 use fedledger_ledger::Digest;
 use fedledger_node::learn::aggregate::simd::{self, CodePath};
-use fedledger_node::learn::aggregate::{aggregate, Rule, UpdateRef};
+use fedledger_node::learn::aggregate::{aggregate, Aggregation, Outcome, Rule, UpdateRef};
 use rand::{Rng, SeedableRng};
 
 /// 15 updates of dimension 1031 (not a multiple of any lane or chunk width): 12 honest ones
@@ -38,13 +38,6 @@ fn hash(v: &[f32]) -> String {
 
 #[test]
 fn outputs_are_pinned() {
-    let (rows, ids) = input();
-    let ups: Vec<UpdateRef<'_>> = rows
-        .iter()
-        .zip(&ids)
-        .map(|(r, &id)| UpdateRef { id, delta: r })
-        .collect();
-    let f = 3;
     let want = [
         (
             "mean",
@@ -79,30 +72,50 @@ fn outputs_are_pinned() {
             "2214c89d3c96bd04f0acf5c8acd5fcd9c2029c8e579522023cdd4fe998261bf7",
         ),
     ];
-    let mut failures = Vec::new();
-    // Every code path (AVX-512 and AVX2 where the CPU has them, and the baseline) must hit the
-    // same hashes.
-    for (path, (name, hex)) in CodePath::ALL
-        .into_iter()
-        .flat_map(|p| want.iter().map(move |w| (p, *w)))
-    {
-        simd::limit_path(path);
-        let rule = Rule::parse(name).unwrap();
-        let got = aggregate(&rule, &ups, f).unwrap();
-        simd::limit_path(CodePath::Avx512);
-        let h = hash(&got.aggregate);
-        if h != hex {
-            failures.push(format!("(\"{name}\", \"{h}\"), path: {}", path.name()));
-        }
+    check_on_every_path("aggregate", &want, |rule, got| {
         // The attackers (inputs 0..3) never make it into Krum's or Multi-Krum's selection. (Bulyan
         // can pick one late: with 7 left, 2 neighbours each, the clustered attackers look tight.)
         if matches!(rule, Rule::Krum | Rule::MultiKrum { .. }) {
-            assert!(got.outcomes[..3].iter().all(|o| !o.included), "{name}");
+            assert!(
+                got.outcomes[..3].iter().all(|o| !o.included),
+                "{}",
+                rule.name()
+            );
+        }
+        hash(&got.aggregate)
+    });
+}
+
+/// Aggregate the golden input (f = 3) with each rule in `want` on every code path (AVX-512 and
+/// AVX2 where the CPU has them, and the baseline), and check `digest` of the result against the
+/// pinned hex; on a mismatch, print every new value.
+fn check_on_every_path(
+    what: &str,
+    want: &[(&str, &str)],
+    digest: impl Fn(&Rule, &Aggregation) -> String,
+) {
+    let (rows, ids) = input();
+    let ups: Vec<UpdateRef<'_>> = rows
+        .iter()
+        .zip(&ids)
+        .map(|(r, &id)| UpdateRef { id, delta: r })
+        .collect();
+    let mut failures = Vec::new();
+    for path in CodePath::ALL {
+        for &(name, hex) in want {
+            let rule = Rule::parse(name).unwrap();
+            simd::limit_path(path);
+            let got = aggregate(&rule, &ups, 3).unwrap();
+            simd::limit_path(CodePath::Avx512);
+            let h = digest(&rule, &got);
+            if h != hex {
+                failures.push(format!("(\"{name}\", \"{h}\"), path: {}", path.name()));
+            }
         }
     }
     assert!(
         failures.is_empty(),
-        "golden hashes changed:\n{}",
+        "golden {what} hashes changed:\n{}",
         failures.join("\n")
     );
 }
@@ -110,7 +123,7 @@ fn outputs_are_pinned() {
 /// The bits of every outcome (included, weight, score) that a rule reports, hashed: Krum-family
 /// scores come from the Gram kernel, whose lane layout and fused multiply-adds are part of the
 /// rule, and they reach the ledger in exclusion reasons.
-fn outcome_hash(outcomes: &[fedledger_node::learn::aggregate::Outcome]) -> String {
+fn outcome_hash(outcomes: &[Outcome]) -> String {
     let mut bytes = Vec::new();
     for o in outcomes {
         bytes.push(u8::from(o.included));
@@ -123,12 +136,6 @@ fn outcome_hash(outcomes: &[fedledger_node::learn::aggregate::Outcome]) -> Strin
 
 #[test]
 fn outcomes_are_pinned() {
-    let (rows, ids) = input();
-    let ups: Vec<UpdateRef<'_>> = rows
-        .iter()
-        .zip(&ids)
-        .map(|(r, &id)| UpdateRef { id, delta: r })
-        .collect();
     let want = [
         (
             "median",
@@ -147,22 +154,5 @@ fn outcomes_are_pinned() {
             "25f19fff02c856b3e923dc455f7f64cf8c7ba21e4faa7901b76ea6f08a043cde",
         ),
     ];
-    let mut failures = Vec::new();
-    for (path, (name, hex)) in CodePath::ALL
-        .into_iter()
-        .flat_map(|p| want.iter().map(move |w| (p, *w)))
-    {
-        simd::limit_path(path);
-        let got = aggregate(&Rule::parse(name).unwrap(), &ups, 3).unwrap();
-        simd::limit_path(CodePath::Avx512);
-        let h = outcome_hash(&got.outcomes);
-        if h != hex {
-            failures.push(format!("(\"{name}\", \"{h}\"), path: {}", path.name()));
-        }
-    }
-    assert!(
-        failures.is_empty(),
-        "golden outcome hashes changed:\n{}",
-        failures.join("\n")
-    );
+    check_on_every_path("outcome", &want, |_, got| outcome_hash(&got.outcomes));
 }
