@@ -1,10 +1,12 @@
 //! Runtime dispatch of the aggregation kernels to the widest vector unit the CPU has, same bits.
 //!
-//! Kernels are plain loops over fixed-width lane arrays, so every lane's arithmetic and the
-//! order of every sum are fixed by the source. [`run`] compiles a kernel twice more, with AVX2
-//! and with AVX-512 enabled (`pulp` picks the variant at runtime, without `unsafe` in this
-//! crate), and LLVM only packs more lanes into each instruction: Rust never contracts
-//! `a * b + c` into an FMA or reorders float sums, so every variant produces identical bits.
+//! Kernels are written against [`Lanes`] (explicit 16-lane vectors) or as plain loops over
+//! fixed-width lane arrays, so every lane's arithmetic and the order of every sum are fixed by
+//! the source. [`run`] compiles a kernel three times, for the baseline, AVX2 and AVX-512
+//! (`pulp` proves the CPU has the features, without `unsafe` in this crate), and the variants
+//! differ only in instructions: Rust never contracts `a * b + c` into an FMA nor reorders float
+//! sums, and the one fused multiply-add a kernel asks for ([`Lanes::fma`]) is rounded once on
+//! every backend, so every variant produces identical bits.
 //! The golden-hash tests run every path the test machine has; `vector_and_scalar_paths_agree`
 //! (in `tests/aggregate_paths.rs`) compares them on inputs full of ties and signed zeros.
 //!
