@@ -119,6 +119,24 @@ pub(crate) fn run<K: Kernel>(kernel: K) -> K::Output {
     kernel.run(Portable)
 }
 
+/// Run a plain loop (one that needs no [`Lanes`] operations) compiled for the widest unit the
+/// CPU has, so LLVM can auto-vectorise it there; mark the closure `#[inline(always)]`.
+pub(crate) fn run_plain<T>(f: impl FnOnce() -> T) -> T {
+    run(Plain(f))
+}
+
+/// [`run_plain`]'s kernel.
+struct Plain<F>(F);
+
+impl<T, F: FnOnce() -> T> Kernel for Plain<F> {
+    type Output = T;
+
+    #[inline(always)]
+    fn run<O: Lanes>(self, _ops: O) -> T {
+        (self.0)()
+    }
+}
+
 /// Adapter: pulp calls `with_simd` inside a function compiled with the detected features.
 #[cfg(target_arch = "x86_64")]
 struct Wide<K, O>(K, O);

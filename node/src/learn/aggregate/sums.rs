@@ -3,29 +3,16 @@
 /// Coordinates per block: 1024 f64 accumulators (8 KiB) stay in L1 while all rows stream by.
 const BLOCK: usize = 1024;
 
-use super::lanes::Lanes;
-use super::simd::{self, Kernel};
+use super::simd;
 
 /// `sum_i w_i * rows[i] / sum_i w_i`, per coordinate, accumulated in f64 in row order.
 /// `weights` must have one entry per row and a positive total.
 pub(crate) fn weighted_mean(rows: &[&[f32]], weights: &[f64], dim: usize) -> Vec<f64> {
-    simd::run(WeightedMean { rows, weights, dim })
-}
-
-/// [`weighted_mean`] as a kernel (vectorised across coordinates; each sum keeps its order).
-struct WeightedMean<'r, 'a> {
-    rows: &'r [&'a [f32]],
-    weights: &'r [f64],
-    dim: usize,
-}
-
-impl Kernel for WeightedMean<'_, '_> {
-    type Output = Vec<f64>;
-
-    #[inline(always)]
-    fn run<O: Lanes>(self, _ops: O) -> Vec<f64> {
-        weighted_mean_blocked(self.rows, self.weights, self.dim)
-    }
+    // Vectorised across coordinates; each coordinate's sum keeps its row order.
+    simd::run_plain(
+        #[inline(always)]
+        || weighted_mean_blocked(rows, weights, dim),
+    )
 }
 
 #[inline(always)]
@@ -51,22 +38,10 @@ fn weighted_mean_blocked(rows: &[&[f32]], weights: &[f64], dim: usize) -> Vec<f6
 
 /// Unweighted mean of `rows`, per coordinate, accumulated in f64 in row order.
 pub(crate) fn mean(rows: &[&[f32]], dim: usize) -> Vec<f64> {
-    simd::run(Mean { rows, dim })
-}
-
-/// [`mean`] as a kernel.
-struct Mean<'r, 'a> {
-    rows: &'r [&'a [f32]],
-    dim: usize,
-}
-
-impl Kernel for Mean<'_, '_> {
-    type Output = Vec<f64>;
-
-    #[inline(always)]
-    fn run<O: Lanes>(self, _ops: O) -> Vec<f64> {
-        mean_blocked(self.rows, self.dim)
-    }
+    simd::run_plain(
+        #[inline(always)]
+        || mean_blocked(rows, dim),
+    )
 }
 
 #[inline(always)]
