@@ -80,6 +80,10 @@ pub struct RoundPlan {
     pub spend: Option<DpSpend>,
     /// Whether to add a round summary (default true via [`TestChain::next_block`]).
     pub no_summary: bool,
+    /// The evaluation every contributor claims (default: 200 examples, plausible values).
+    pub claimed: Option<LocalMetrics>,
+    /// The summary's pooled metrics (default: plausible values).
+    pub pooled: Option<RoundMetrics>,
 }
 
 /// A chain under construction: keys, genesis, and the state of what was built so far.
@@ -204,13 +208,13 @@ impl TestChain {
                 base_model: self.state.model_hash(),
                 num_examples: 1000,
                 dp: spend,
-                metrics: LocalMetrics {
+                metrics: plan.claimed.clone().unwrap_or(LocalMetrics {
                     examples: 200,
                     loss: 0.5,
                     accuracy: 0.8,
                     auc: 0.85,
                     groups: vec![],
-                },
+                }),
             };
             entries.push(Entry::Update(ann.sign(self.key(org), &chain)));
             let epsilon_total = self
@@ -245,13 +249,13 @@ impl TestChain {
                 included: (contributors.len() - plan.excluded.len()) as u32,
                 excluded: plan.excluded.len() as u32,
                 evaluated_model: self.state.model_hash(),
-                metrics: RoundMetrics {
+                metrics: plan.pooled.clone().unwrap_or(RoundMetrics {
                     examples: 1000,
                     loss: 0.5,
                     accuracy: 0.8,
                     auc: 0.85,
                     ..Default::default()
-                },
+                }),
             }));
         }
         let (header, entries) = BlockPlan {

@@ -232,3 +232,110 @@ fn wrong_leader_and_tampered_entries_are_rejected() {
     }
     expect_violation(&g, tampered, 3, Rule::EntryRoot);
 }
+
+/// A quorum can sign anything; the verifier still refuses values no honest member produces
+/// (docs/ledger-format.md, "Honest ranges"), naming the height and the `range` rule.
+#[test]
+fn blocks_recording_impossible_claims_are_refused_by_height_and_rule() {
+    use fedledger_ledger::block::{GroupFairness, GroupRates, LocalMetrics, RoundMetrics};
+    let honest = LocalMetrics {
+        examples: 200,
+        loss: 0.5,
+        accuracy: 0.8,
+        auc: 0.85,
+        groups: vec![],
+    };
+    let group = |i: usize| GroupRates {
+        group: format!("g{i}"),
+        count: 1,
+        positives: 0,
+        positive_rate: 0.5,
+        true_positive_rate: 0.0,
+    };
+    let lies: Vec<(&str, LocalMetrics)> = vec![
+        (
+            "nan loss",
+            LocalMetrics {
+                loss: f64::NAN,
+                ..honest.clone()
+            },
+        ),
+        (
+            "negative loss",
+            LocalMetrics {
+                loss: -1.0,
+                ..honest.clone()
+            },
+        ),
+        (
+            "accuracy above 1",
+            LocalMetrics {
+                accuracy: 1.5,
+                ..honest.clone()
+            },
+        ),
+        (
+            "auc below 0",
+            LocalMetrics {
+                auc: -0.2,
+                ..honest.clone()
+            },
+        ),
+        (
+            "u64::MAX examples",
+            LocalMetrics {
+                examples: u64::MAX,
+                ..honest.clone()
+            },
+        ),
+        (
+            "65 groups",
+            LocalMetrics {
+                groups: (0..65).map(group).collect(),
+                ..honest.clone()
+            },
+        ),
+    ];
+    for (what, claimed) in lies {
+        let mut c = TestChain::new(4, 1, "median");
+        let good = c.next_block();
+        let bad = c.build(&RoundPlan {
+            claimed: Some(claimed),
+            ..Default::default()
+        });
+        let v = check(&c.genesis, vec![good, bad]).unwrap_or_else(|| panic!("{what} passed"));
+        assert_eq!((v.height, v.rule), (2, Rule::Range), "{what}: {v}");
+        assert!(v.to_string().contains("rule range"), "{v}");
+    }
+    // Pooled metrics in the summary obey the same ranges.
+    let c = TestChain::new(4, 1, "median");
+    let pooled = RoundMetrics {
+        examples: 800,
+        loss: 0.5,
+        accuracy: 0.8,
+        auc: 0.85,
+        demographic_parity_gap: 0.1,
+        equal_opportunity_gap: 0.0,
+        groups: vec![GroupFairness {
+            group: "g".into(),
+            count: 801,
+            positive_rate: 0.5,
+            true_positive_rate: 0.5,
+        }],
+    };
+    let bad = c.build(&RoundPlan {
+        pooled: Some(pooled),
+        ..Default::default()
+    });
+    expect_violation(&c.genesis, vec![bad], 1, Rule::Range);
+    // Plausible values, groups included, still verify.
+    let c = TestChain::new(4, 1, "median");
+    let fine = c.build(&RoundPlan {
+        claimed: Some(LocalMetrics {
+            groups: (0..64).map(group).collect(),
+            ..honest
+        }),
+        ..Default::default()
+    });
+    assert_eq!(check(&c.genesis, vec![fine]), None);
+}

@@ -3,6 +3,7 @@
 mod certificate;
 mod entry;
 mod header;
+pub mod limits;
 
 pub use certificate::{FinalizationCertificate, FinalizeVote, Vote};
 pub use entry::{

@@ -36,6 +36,9 @@ pub enum Rule {
     Membership,
     /// The round summary is malformed.
     Summary,
+    /// A member-signed claim (metrics, counts, group sizes) or a pooled metric lies outside
+    /// what an honest member can produce (`block::limits`), or counts overflow when summed.
+    Range,
     /// The export file's framing or trailer is wrong.
     Export,
     /// A recomputed aggregate does not match the committed model hash (deep audit).
@@ -61,6 +64,7 @@ impl Rule {
             Rule::Exclusion => "exclusion",
             Rule::Membership => "membership",
             Rule::Summary => "summary",
+            Rule::Range => "range",
             Rule::Export => "export",
             Rule::Model => "model",
         }

@@ -7,7 +7,7 @@ use super::report::{AuditReport, MemberReport, MembershipEvent};
 use super::validators::ValidatorSet;
 use super::{Rule, Violation};
 use crate::block::{
-    Block, BlockHeader, BudgetSpend, DpSpend, Entry, EntryKind, FinalizationCertificate,
+    limits, Block, BlockHeader, BudgetSpend, DpSpend, Entry, EntryKind, FinalizationCertificate,
     MembershipAction, MembershipChange, RoundSummary,
 };
 use crate::digest::Digest;
@@ -336,6 +336,7 @@ impl ChainState {
         let mut summary: Option<&RoundSummary> = None;
         let mut joining: Vec<OrgId> = Vec::new();
         let mut leaving = 0usize;
+        let mut examples = 0u64;
         for e in entries {
             match e {
                 Entry::Membership(m) => {
@@ -364,6 +365,22 @@ impl ChainState {
                         ));
                     }
                     check_dp(h, &a.dp)?;
+                    limits::check_announcement(a).map_err(|e| {
+                        viol(
+                            h,
+                            Rule::Range,
+                            "member claims within the honest ranges (docs/ledger-format.md)",
+                            format!("update of {}: {e}", a.org.short()),
+                        )
+                    })?;
+                    examples = examples.checked_add(a.metrics.examples).ok_or_else(|| {
+                        viol(
+                            h,
+                            Rule::Range,
+                            "evaluated example counts whose sum fits in 64 bits",
+                            "an overflowing sum".to_string(),
+                        )
+                    })?;
                     updates.insert(a.org, (a.update_hash, a.dp));
                 }
                 Entry::Budget(b) => budgets.push(b),
@@ -498,7 +515,14 @@ impl ChainState {
                 "NaN or infinity".into(),
             );
         }
-        Ok(())
+        limits::check_round_metrics(m).map_err(|e| {
+            viol(
+                h,
+                Rule::Range,
+                "pooled metrics within the honest ranges (docs/ledger-format.md)",
+                format!("summary: {e}"),
+            )
+        })
     }
 
     fn check_membership(

@@ -115,6 +115,8 @@ pub struct Node {
         fedledger_ledger::block::MembershipRequest,
         fedledger_ledger::Signature,
     )>,
+    /// Test adversaries only (`fedledger-adversary`); `None` in every real node.
+    pub(super) adversary: Option<super::adversary::Adversary>,
 }
 
 /// Open the data dir, verify the stored ledger, restore model and safety state. Refuses a
@@ -153,6 +155,7 @@ impl Node {
     pub(super) async fn start(
         cfg: NodeConfig,
         shared: Shared,
+        adversary: Option<super::adversary::Adversary>,
     ) -> Result<
         (
             Node,
@@ -293,6 +296,7 @@ impl Node {
             stopped_at_max: false,
             requests: BTreeMap::new(),
             my_request: None,
+            adversary,
             outbox: Vec::new(),
             last_membership_tick: Instant::now()
                 .checked_sub(Duration::from_secs(10))
@@ -533,6 +537,7 @@ impl Node {
                 self.reannounce().await;
             }
         }
+        self.adversary_tick().await;
         if self.last_membership_tick.elapsed() >= Duration::from_millis(1000) {
             self.last_membership_tick = Instant::now();
             if !self.stopped_at_max {

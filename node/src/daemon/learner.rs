@@ -9,6 +9,7 @@ use crate::learn::metrics::evaluate_model;
 use crate::learn::model::Architecture;
 use crate::learn::train::{train_local, DpSettings, TrainConfig};
 use crate::learn::LearnError;
+use fedledger_ledger::block::limits::{MAX_GROUPS, MAX_GROUP_NAME_BYTES};
 use fedledger_ledger::block::{DpSpend, LocalMetrics};
 use fedledger_ledger::{Digest, Genesis, OrgId};
 
@@ -83,6 +84,30 @@ impl Learner {
                 format!(
                     "schema hash {} differs from the genesis schema_hash {pinned}: every member must encode features identically",
                     schema.hash().short()
+                ),
+            ));
+        }
+        // Peers reject announcements outside the ledger's honest ranges, so a group column they
+        // would refuse is an error here, not a silent loss of every round's update.
+        if dataset.group_names.len() > MAX_GROUPS {
+            return Err(cfg_err(
+                "data.schema",
+                format!(
+                    "the group column has {} distinct values; fairness metrics allow at most {MAX_GROUPS}",
+                    dataset.group_names.len()
+                ),
+            ));
+        }
+        if let Some(long) = dataset
+            .group_names
+            .iter()
+            .find(|n| n.len() > MAX_GROUP_NAME_BYTES)
+        {
+            return Err(cfg_err(
+                "data.schema",
+                format!(
+                    "group value {:?}... is longer than {MAX_GROUP_NAME_BYTES} bytes",
+                    long.chars().take(32).collect::<String>()
                 ),
             ));
         }

@@ -9,6 +9,7 @@ use crate::p2p::{
     org_of_peer, peer_of_org, FetchRequest, FetchResponse, NetworkEvent, NetworkHandle,
     MAX_BLOCKS_PER_RESPONSE, MAX_RESPONSE_BYTES,
 };
+use fedledger_ledger::block::limits;
 use fedledger_ledger::identity::{self, domain};
 use fedledger_ledger::store::LedgerStore;
 use fedledger_ledger::{codec, Block, Digest, OrgId};
@@ -31,6 +32,7 @@ impl Node {
             } => {
                 let len = data.len() as u64;
                 self.shared.update(|_, c| c.bytes_received += len);
+                self.adversary_saw(&data);
                 let verdict = self.on_gossip(source, org, &data);
                 debug!(target: TARGET, %source, bytes = len, ?verdict, "gossip");
                 let _ = self.net.report_validation(id, source, verdict).await;
@@ -40,6 +42,9 @@ impl Node {
                 request,
                 channel,
             } => {
+                let Some(channel) = self.adversary_fetch(peer, &request, channel) else {
+                    return;
+                };
                 let response = self.serve_fetch(&peer, request);
                 let len = match &response {
                     FetchResponse::Blob(Some(b)) => b.len() as u64,
@@ -126,6 +131,19 @@ impl Node {
             self.warn_drop(
                 "bad-signature",
                 &format!("announcement claiming {}", a.org.short()),
+            );
+            return MessageAcceptance::Reject;
+        }
+        // Signed is not true: every claim is range-checked before it can reach a pool, a block
+        // or a peer (one member's NaN loss once made every leader's block invalid).
+        if let Err(e) = limits::check_announcement(a) {
+            self.warn_drop(
+                e.reason(),
+                &format!(
+                    "announcement of {} for round {}: {e}",
+                    a.org.short(),
+                    a.round
+                ),
             );
             return MessageAcceptance::Reject;
         }
@@ -244,7 +262,9 @@ impl Node {
     }
 
     pub(super) async fn publish_consensus(&mut self, m: Message) {
-        let _ = self.publish(Gossip::Consensus(m)).await;
+        for m in self.adversary_outgoing(m) {
+            let _ = self.publish(Gossip::Consensus(m)).await;
+        }
     }
 
     /// Ask for blocks from `from` on: from `to`'s node, or any connected peer.

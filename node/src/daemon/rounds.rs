@@ -9,14 +9,18 @@ use super::state::{ReleasedUpdate, StoredModel};
 use super::wire::Gossip;
 use crate::consensus::{Event, Payload};
 use crate::learn::model::{decode_update, encode_update};
-use crate::p2p::peer_of_org;
+use crate::p2p::{peer_of_org, MAX_GOSSIP_BYTES};
 use crate::round::{check_block, compute_round};
-use fedledger_ledger::block::{UpdateAnnouncement, UpdateCommitment};
+use fedledger_ledger::block::{limits, UpdateAnnouncement, UpdateCommitment};
 use fedledger_ledger::privacy;
 use fedledger_ledger::store::LedgerStore;
-use fedledger_ledger::{Digest, Entry};
+use fedledger_ledger::{codec, Digest, Entry};
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
+
+/// The most a proposal's entries may take: the gossip limit less room for the header, the
+/// signature, the envelope and membership changes.
+const MAX_PROPOSAL_ENTRY_BYTES: usize = MAX_GOSSIP_BYTES - 128 * 1024;
 use tracing::{debug, info, warn};
 
 impl Node {
@@ -212,7 +216,7 @@ impl Node {
         let blob = encode_update(&u.delta);
         let hash = self.store.put_blob(&blob)?;
         self.blobs_held.insert(hash);
-        let commitment = UpdateAnnouncement {
+        let mut announcement = UpdateAnnouncement {
             round,
             org: self.me,
             update_hash: hash,
@@ -220,15 +224,24 @@ impl Node {
             num_examples: u.examples,
             dp: u.spend,
             metrics: u.metrics,
+        };
+        self.adversary_claims(&mut announcement);
+        let commitment = announcement.sign(&self.key, &self.chain_id);
+        let checked = limits::check_announcement(&commitment.announcement);
+        if let (Err(e), None) = (checked, &self.adversary) {
+            // Peers would reject it; releasing it would only spend budget for nothing.
+            warn!(target: TARGET, round, error = %e, "own update's claims are out of range; not released");
+            return Ok(());
         }
-        .sign(&self.key, &self.chain_id);
         // The spend is durable before the update can leave this machine.
         self.state.put_released(&ReleasedUpdate {
             commitment: commitment.clone(),
         })?;
         self.released_epsilon = None;
         info!(target: TARGET, round, update = %hash.short(), "update released");
+        let announcement = commitment.announcement.clone();
         self.release(commitment).await;
+        self.adversary_after_release(&announcement, &u.delta).await;
         Ok(())
     }
 
@@ -301,17 +314,43 @@ impl Node {
             Some(d) => d,
             None => return Ok(()),
         };
-        let r = match compute_round(
-            self.consensus.chain(),
-            &self.rule,
-            self.genesis.f,
-            &self.model.params,
-            ready,
-            &deltas,
-        ) {
-            Ok(r) => r,
-            Err(e) => {
-                warn!(target: TARGET, height = h, error = %e, "cannot build this round's block yet");
+        let r = loop {
+            let r = match compute_round(
+                self.consensus.chain(),
+                &self.rule,
+                self.genesis.f,
+                &self.model.params,
+                ready.clone(),
+                &deltas,
+            ) {
+                Ok(r) => r,
+                Err(e) => {
+                    warn!(target: TARGET, height = h, error = %e, "cannot build this round's block yet");
+                    return Ok(());
+                }
+            };
+            // A proposal larger than a gossip message would never be seen: shed the bulkiest
+            // claims (deterministically) until it fits, rather than propose into the void.
+            let size: usize = r.entries.iter().map(|e| e.encode().len()).sum();
+            if size <= MAX_PROPOSAL_ENTRY_BYTES {
+                break r;
+            }
+            let Some(i) = (0..ready.len()).max_by_key(|&i| {
+                let a = &ready[i].announcement;
+                (codec::encode(a).len(), std::cmp::Reverse(a.org))
+            }) else {
+                return Ok(());
+            };
+            let shed = ready.remove(i);
+            warn!(target: TARGET, height = h, bytes = size, org = %shed.announcement.org.short(), "proposal over the gossip limit; leaving out the largest announcement");
+            self.shared.reject("proposal-too-large");
+            if fedledger_ledger::genesis::check_rule(
+                &self.genesis.aggregation.rule,
+                ready.len() as u64,
+                self.genesis.f,
+            )
+            .is_err()
+            {
                 return Ok(());
             }
         };

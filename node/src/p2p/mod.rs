@@ -11,6 +11,7 @@ mod codec;
 mod identity;
 mod service;
 
+pub use behaviour::MAX_GOSSIP_BYTES;
 pub use codec::{
     FetchCodec, FetchRequest, FetchResponse, MAX_BLOCKS_PER_RESPONSE, MAX_REQUEST_BYTES,
     MAX_RESPONSE_BYTES,

@@ -82,6 +82,13 @@ pub fn compute_round(
         .zip(&agg.aggregate)
         .map(|(m, a)| m + a)
         .collect();
+    // Finite deltas can still overflow f32 when added (a huge update under the mean rule): a
+    // model no member can train from is never committed.
+    if let Some(i) = next.iter().position(|x| !x.is_finite()) {
+        return Err(format!(
+            "the aggregate makes model parameter {i} non-finite"
+        ));
+    }
     let hash = model_hash(&next);
     Ok(RoundResult {
         entries,

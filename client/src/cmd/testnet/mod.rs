@@ -36,6 +36,14 @@ pub struct Args {
     /// The attack: sign-flip, gaussian, scaling or label-flip.
     #[arg(long)]
     pub attack: Option<String>,
+    /// Run the Byzantine nodes (the last --byzantine founders, default 1) as lying members
+    /// (`fedledger-adversary`) with these misbehaviours: nan-metrics, huge-metrics,
+    /// equivocate-update, equivocate-proposal, invalid-proposal, withhold-bytes, withhold-votes,
+    /// replay, vote-flood, sync-hijack, join-spam, fetch-flood. The honest nodes must finalize
+    /// every round with identical ledgers that pass `audit --deep`; the summary lists what they
+    /// rejected.
+    #[arg(long, value_name = "NAME[,NAME]")]
+    pub adversary: Option<String>,
     /// Aggregation rule (mean, median, trimmed-mean, krum, multi-krum, bulyan,
     /// geometric-median, centered-clipping) [default: median; with --byzantine, multi-krum,
     /// which excludes whole updates and so shows the attacker excluded in the ledger].
@@ -105,6 +113,8 @@ struct OrgLine {
     name: String,
     org: String,
     attack: Option<String>,
+    adversary: Option<String>,
+    deep_ok: bool,
     height: u64,
     tip: String,
     valid: bool,
@@ -127,6 +137,8 @@ struct Summary {
     membership: Vec<serde_json::Value>,
     first_round: Option<RoundLine>,
     last_round: Option<RoundLine>,
+    /// What the honest nodes rejected or shed, by reason (summed over them, from `/metrics`).
+    rejected: std::collections::BTreeMap<String, u64>,
     orgs: Vec<OrgLine>,
 }
 
@@ -141,13 +153,25 @@ struct RoundLine {
 
 /// Run it.
 pub fn run(mut a: Args) -> anyhow::Result<ExitCode> {
+    if let Some(list) = &a.adversary {
+        let set =
+            fedledger_node::daemon::adversary::parse_list(list).map_err(anyhow::Error::msg)?;
+        if set.is_empty() {
+            bail!("--adversary names no misbehaviour");
+        }
+        if a.byzantine == 0 {
+            a.byzantine = 1;
+        }
+    }
     let byz = a.byzantine;
+    let poisoning = byz > 0 && a.attack.is_some();
     a.rule = a
         .rule_arg
         .clone()
-        .unwrap_or_else(|| if byz > 0 { "multi-krum" } else { "median" }.to_string());
+        .unwrap_or_else(|| if poisoning { "multi-krum" } else { "median" }.to_string());
     a.nodes = match a.nodes_arg {
         Some(n) => n,
+        None if a.rule_arg.is_none() && byz > 0 && !poisoning => (3 * byz + 1).max(4),
         None if a.rule_arg.is_none() && byz > 0 => {
             let n = (2 * byz + 3).max(3 * byz + 1).max(4);
             eprintln!(
@@ -160,8 +184,8 @@ pub fn run(mut a: Args) -> anyhow::Result<ExitCode> {
     if a.nodes < 1 || a.rounds < 1 {
         bail!("need at least one node and one round");
     }
-    if a.byzantine > 0 && a.attack.is_none() {
-        bail!("--byzantine needs --attack NAME");
+    if a.byzantine > 0 && a.attack.is_none() && a.adversary.is_none() {
+        bail!("--byzantine needs --attack NAME or --adversary NAME");
     }
     if a.byzantine >= a.nodes {
         bail!(
@@ -213,6 +237,7 @@ fn run_in(a: &Args, root: &std::path::Path) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let bin = procs::node_binary(a.node_bin.as_deref())?;
+    let adversary_bin = procs::adversary_binary(&bin);
     let genesis_path = root.join("genesis.toml");
     eprintln!(
         "testnet: {} nodes, {} rounds, rule {} (f = {}), chain {} in {}",
@@ -227,20 +252,25 @@ fn run_in(a: &Args, root: &std::path::Path) -> anyhow::Result<ExitCode> {
     );
     let mut fleet = Fleet::default();
     for n in nodes.iter().filter(|n| !n.joiner) {
-        fleet.start(
-            &bin,
-            &n.name,
-            &n.config,
-            &root.join(format!("{}.log", n.name)),
-        )?;
+        let log = root.join(format!("{}.log", n.name));
+        match &n.adversary {
+            Some(behave) => {
+                fleet.start_adversary(&adversary_bin, &n.name, &n.config, behave, &log)?
+            }
+            None => fleet.start(&bin, &n.name, &n.config, &log)?,
+        }
         eprintln!(
-            "  {}  {}  status {}{}",
+            "  {}  {}  status {}{}{}",
             n.name,
             n.addr,
             n.status,
             n.attack
                 .as_ref()
                 .map(|x| format!("  attacks with {x}"))
+                .unwrap_or_default(),
+            n.adversary
+                .as_ref()
+                .map(|x| format!("  ADVERSARY: {x}"))
                 .unwrap_or_default()
         );
     }
@@ -285,7 +315,11 @@ fn run_in(a: &Args, root: &std::path::Path) -> anyhow::Result<ExitCode> {
                                     format!(
                                         "{}{}",
                                         n.name,
-                                        if n.attack.is_some() { "*" } else { "" }
+                                        if n.attack.is_some() || n.adversary.is_some() {
+                                            "*"
+                                        } else {
+                                            ""
+                                        }
                                     )
                                 })
                                 .unwrap_or_else(|| o[..o.len().min(8)].to_string())
@@ -350,9 +384,11 @@ fn run_in(a: &Args, root: &std::path::Path) -> anyhow::Result<ExitCode> {
                 );
             }
         }
+        // Liars need not keep up; the honest nodes must.
         let running: Vec<u64> = nodes
             .iter()
             .zip(&heights)
+            .filter(|(n, _)| n.adversary.is_none())
             .filter(|(n, _)| !n.joiner || joiner_started)
             .map(|(_, h)| *h)
             .collect();
@@ -378,6 +414,7 @@ fn run_in(a: &Args, root: &std::path::Path) -> anyhow::Result<ExitCode> {
         std::thread::sleep(Duration::from_millis(250));
     }
     let seconds = started.elapsed().as_secs_f64();
+    let rejected = rejected_by(nodes.iter().filter(|n| n.adversary.is_none()));
     let sent: Vec<u64> = nodes
         .iter()
         .map(|n| timing::bytes_sent(&n.status))
@@ -420,6 +457,9 @@ fn run_in(a: &Args, root: &std::path::Path) -> anyhow::Result<ExitCode> {
             .arg(&file)
             .arg("--json")
             .arg("--rounds")
+            .arg("--deep")
+            .arg("--blobs")
+            .arg(&n.dir)
             .output()?;
         let v: serde_json::Value = serde_json::from_slice(&out.stdout).with_context(|| {
             format!(
@@ -445,10 +485,15 @@ fn run_in(a: &Args, root: &std::path::Path) -> anyhow::Result<ExitCode> {
             .and_then(|ms| ms.iter().find(|m| m["id"] == me.as_str()))
             .cloned()
             .unwrap_or_default();
+        let deep = &v["deep"];
+        let deep_ok = deep["mismatches"].as_array().is_some_and(|m| m.is_empty())
+            && deep["complete"].as_bool().unwrap_or(false);
         orgs.push(OrgLine {
             name: n.name.clone(),
             org: me,
             attack: n.attack.clone(),
+            adversary: n.adversary.clone(),
+            deep_ok,
             height: report["height"].as_u64().unwrap_or(0),
             tip: report["tip"].as_str().unwrap_or("").to_string(),
             valid: v["valid"].as_bool().unwrap_or(false),
@@ -474,10 +519,12 @@ fn run_in(a: &Args, root: &std::path::Path) -> anyhow::Result<ExitCode> {
     ) {
         rounds = vec![f, l];
     }
-    let identical = orgs
+    // The verdict is about the honest nodes: an adversary may keep whatever it likes.
+    let honest: Vec<&OrgLine> = orgs.iter().filter(|o| o.adversary.is_none()).collect();
+    let identical = honest
         .windows(2)
         .all(|w| w[0].tip == w[1].tip && w[0].height == w[1].height);
-    let all_valid = orgs.iter().all(|o| o.valid);
+    let all_valid = honest.iter().all(|o| o.valid && o.deep_ok);
     let summary = Summary {
         dir: root.display().to_string(),
         rounds: a.rounds,
@@ -488,6 +535,7 @@ fn run_in(a: &Args, root: &std::path::Path) -> anyhow::Result<ExitCode> {
         all_valid,
         first_round: rounds.first().cloned(),
         last_round: rounds.last().cloned(),
+        rejected,
         orgs,
     };
     if a.json {
@@ -513,11 +561,15 @@ fn print_summary(s: &Summary) {
             "DIFFER"
         },
         if s.all_valid {
-            "VALID on every node"
+            "VALID (deep) on every node"
         } else {
             "FAILED"
         }
     );
+    if !s.rejected.is_empty() {
+        let list: Vec<String> = s.rejected.iter().map(|(r, n)| format!("{r} {n}")).collect();
+        println!("rejected by the honest nodes: {}", list.join(", "));
+    }
     if let (Some(f), Some(l)) = (&s.first_round, &s.last_round) {
         println!(
             "model: accuracy {:.4} -> {:.4}, auc {:.4} -> {:.4} (round {} -> {})",
@@ -557,9 +609,40 @@ fn print_summary(s: &Summary) {
             o.exclusions,
             o.epsilon_spent,
             o.epsilon_max,
-            o.attack.as_deref().unwrap_or("-"),
+            o.adversary
+                .as_deref()
+                .or(o.attack.as_deref())
+                .unwrap_or("-"),
             &o.tip[..o.tip.len().min(16)],
-            if o.valid { "" } else { "  AUDIT FAILED" }
+            match (o.valid, o.deep_ok) {
+                (true, true) => "",
+                (true, false) => "  DEEP AUDIT FAILED",
+                _ => "  AUDIT FAILED",
+            }
         );
     }
+}
+
+/// `fedledger_rejected_total{reason="R"} N` lines of these nodes' `/metrics`, summed by reason.
+fn rejected_by<'a>(
+    nodes: impl Iterator<Item = &'a setup::NodeSpec>,
+) -> std::collections::BTreeMap<String, u64> {
+    let mut out = std::collections::BTreeMap::new();
+    for n in nodes {
+        let Ok(text) = procs::http_get(&n.status, "/metrics") else {
+            continue;
+        };
+        for line in text.lines() {
+            let Some(rest) = line.strip_prefix("fedledger_rejected_total{reason=\"") else {
+                continue;
+            };
+            let Some((reason, value)) = rest.split_once("\"} ") else {
+                continue;
+            };
+            if let Ok(v) = value.trim().parse::<f64>() {
+                *out.entry(reason.to_string()).or_insert(0) += v as u64;
+            }
+        }
+    }
+    out
 }

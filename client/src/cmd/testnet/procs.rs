@@ -28,6 +28,16 @@ pub fn node_binary(explicit: Option<&Path>) -> anyhow::Result<PathBuf> {
     Ok(PathBuf::from("fedledger-node"))
 }
 
+/// The `fedledger-adversary` binary beside the node binary `node_bin`, or on PATH.
+pub fn adversary_binary(node_bin: &Path) -> PathBuf {
+    let sibling = node_bin.with_file_name("fedledger-adversary");
+    if sibling.exists() {
+        sibling
+    } else {
+        PathBuf::from("fedledger-adversary")
+    }
+}
+
 impl Fleet {
     /// Start `fedledger-node run --config CONFIG`, logging (JSON lines) to `log`.
     pub fn start(
@@ -37,13 +47,42 @@ impl Fleet {
         config: &Path,
         log: &Path,
     ) -> anyhow::Result<()> {
-        let file = std::fs::File::create(log)?;
-        let child = Command::new(bin)
-            .arg("run")
+        let mut cmd = Command::new(bin);
+        cmd.arg("run")
             .arg("--config")
             .arg(config)
             .arg("--log-format")
-            .arg("json")
+            .arg("json");
+        self.spawn(bin, name, cmd, log)
+    }
+
+    /// Start `fedledger-adversary --config CONFIG --behave LIST`: a member that lies.
+    pub fn start_adversary(
+        &mut self,
+        bin: &Path,
+        name: &str,
+        config: &Path,
+        behave: &str,
+        log: &Path,
+    ) -> anyhow::Result<()> {
+        let mut cmd = Command::new(bin);
+        cmd.arg("--config")
+            .arg(config)
+            .arg("--behave")
+            .arg(behave)
+            .arg("--json");
+        self.spawn(bin, name, cmd, log)
+    }
+
+    fn spawn(
+        &mut self,
+        bin: &Path,
+        name: &str,
+        mut cmd: Command,
+        log: &Path,
+    ) -> anyhow::Result<()> {
+        let file = std::fs::File::create(log)?;
+        let child = cmd
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(file)

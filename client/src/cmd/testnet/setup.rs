@@ -29,6 +29,8 @@ pub struct NodeSpec {
     pub status: String,
     /// Configured attack, if any.
     pub attack: Option<String>,
+    /// Misbehaviours it runs as `fedledger-adversary`, if any.
+    pub adversary: Option<String>,
     /// Not in genesis: joins mid-run.
     pub joiner: bool,
 }
@@ -188,9 +190,9 @@ pub fn lay_out(a: &Args, root: &Path) -> anyhow::Result<(Vec<NodeSpec>, Genesis)
     for i in 0..total {
         let name = format!("org-{i}");
         let dir = root.join(&name);
-        let attack = (i >= a.nodes - a.byzantine && i < a.nodes)
-            .then(|| a.attack.clone())
-            .flatten();
+        let byzantine = i >= a.nodes - a.byzantine && i < a.nodes;
+        let attack = byzantine.then(|| a.attack.clone()).flatten();
+        let adversary = byzantine.then(|| a.adversary.clone()).flatten();
         let bootstrap: Vec<String> = addrs
             .iter()
             .enumerate()
@@ -239,6 +241,7 @@ pub fn lay_out(a: &Args, root: &Path) -> anyhow::Result<(Vec<NodeSpec>, Genesis)
             addr: addrs[i].clone(),
             status,
             attack,
+            adversary,
             joiner: i >= a.nodes,
         });
     }
