@@ -99,6 +99,8 @@ pub struct Node {
     pub(super) last_sync_probe: Instant,
     pub(super) last_reannounce: Instant,
     pub(super) net: NetworkHandle,
+    /// Answers peers' fetches off this loop.
+    pub(super) fetch_server: super::serve::FetchServer,
     pub(super) tx: mpsc::UnboundedSender<Internal>,
     pub(super) shared: Shared,
     pub(super) peers: BTreeSet<PeerId>,
@@ -235,6 +237,9 @@ impl Node {
             },
         )?;
         tokio::spawn(service.run());
+        shared.attach_network_stats(net.stats().clone());
+        let fetch_server =
+            super::serve::FetchServer::new(store.clone(), net.stats().clone(), shared.clone());
         if !cfg.status.listen.is_empty() {
             if let Ok(addr) = cfg.status.listen.parse() {
                 status::serve(addr, shared.clone()).await?;
@@ -288,6 +293,7 @@ impl Node {
             last_sync_probe: Instant::now(),
             last_reannounce: Instant::now(),
             net,
+            fetch_server,
             tx,
             shared,
             peers: BTreeSet::new(),

@@ -9,6 +9,7 @@ pub mod learner;
 mod membership;
 mod network;
 mod rounds;
+mod serve;
 pub mod state;
 pub mod status;
 pub mod wire;

@@ -7,7 +7,7 @@ use crate::consensus::{Event, Message};
 use crate::learn::model::decode_update;
 use crate::p2p::{
     org_of_peer, peer_of_org, FetchRequest, FetchResponse, NetworkEvent, NetworkHandle,
-    MAX_BLOCKS_PER_RESPONSE, MAX_RESPONSE_BYTES,
+    MAX_BLOCKS_PER_RESPONSE,
 };
 use fedledger_ledger::block::limits;
 use fedledger_ledger::identity::{self, domain};
@@ -45,14 +45,8 @@ impl Node {
                 let Some(channel) = self.adversary_fetch(peer, &request, channel) else {
                     return;
                 };
-                let response = self.serve_fetch(&peer, request);
-                let len = match &response {
-                    FetchResponse::Blob(Some(b)) => b.len() as u64,
-                    FetchResponse::Blocks(bs) => bs.iter().map(|b| b.len() as u64).sum(),
-                    FetchResponse::Blob(None) => 0,
-                };
-                self.shared.update(|_, c| c.bytes_sent += len);
-                let _ = self.net.respond(channel, response).await;
+                // Served by a bounded pool off this loop (see `serve.rs`); shed if it is full.
+                self.fetch_server.serve(&self.net, peer, request, channel);
             }
             NetworkEvent::Connected(p) => {
                 debug!(target: TARGET, peer = %p, "peer connected");
@@ -197,36 +191,6 @@ impl Node {
                 self.pool.insert(org, entry);
                 self.want_blob(hash, src.into_iter().chain(peer_of_org(&org)).collect());
                 MessageAcceptance::Accept
-            }
-        }
-    }
-
-    fn serve_fetch(&self, peer: &PeerId, request: FetchRequest) -> FetchResponse {
-        match request {
-            FetchRequest::Blob(h) => match self.store.blob(&h) {
-                Ok(b) => FetchResponse::Blob(b),
-                Err(e) => {
-                    debug!(target: TARGET, %peer, error = %e, "blob read failed");
-                    FetchResponse::Blob(None)
-                }
-            },
-            FetchRequest::Blocks { from, max } => {
-                let mut out = Vec::new();
-                let mut total = 0usize;
-                for h in from.max(1)
-                    ..from
-                        .max(1)
-                        .saturating_add(u64::from(max.min(MAX_BLOCKS_PER_RESPONSE)))
-                {
-                    match self.store.raw_block(h) {
-                        Ok(Some(b)) if total + b.len() + 1024 < MAX_RESPONSE_BYTES => {
-                            total += b.len();
-                            out.push(b);
-                        }
-                        _ => break,
-                    }
-                }
-                FetchResponse::Blocks(out)
             }
         }
     }

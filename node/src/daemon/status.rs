@@ -2,10 +2,11 @@
 //! served on a small loopback HTTP listener.
 
 use super::error::DaemonError;
+use crate::p2p::NetworkStats;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 use tracing::{debug, info};
@@ -143,6 +144,8 @@ pub struct Counters {
 pub struct Shared {
     inner: Arc<Mutex<(Status, Counters)>>,
     admin: Arc<Mutex<Vec<AdminCommand>>>,
+    /// The network layer's shed counts, read live (the node loop may be the thing behind).
+    network: Arc<OnceLock<Arc<NetworkStats>>>,
 }
 
 impl Shared {
@@ -154,12 +157,26 @@ impl Shared {
         }
     }
 
-    /// Copies of both.
+    /// Copies of both; the network layer's shed counts are merged into `rejected`.
     pub fn snapshot(&self) -> (Status, Counters) {
-        self.inner
+        let (s, mut c) = self
+            .inner
             .lock()
             .map(|g| g.clone())
-            .unwrap_or_else(|p| p.into_inner().clone())
+            .unwrap_or_else(|p| p.into_inner().clone());
+        if let Some(stats) = self.network.get() {
+            for (reason, n) in stats.reasons() {
+                if n > 0 {
+                    *c.rejected.entry(reason.to_string()).or_default() += n;
+                }
+            }
+        }
+        (s, c)
+    }
+
+    /// Show `stats` (load shed by the network layer) in `/metrics`; the first call wins.
+    pub fn attach_network_stats(&self, stats: Arc<NetworkStats>) {
+        let _ = self.network.set(stats);
     }
 
     /// Queue an operator command for the node loop.
@@ -364,4 +381,28 @@ pub async fn serve(addr: SocketAddr, shared: Shared) -> Result<SocketAddr, Daemo
         }
     });
     Ok(bound)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn network_shed_counts_show_in_metrics_live() {
+        let shared = Shared::default();
+        let stats = Arc::new(NetworkStats::default());
+        shared.attach_network_stats(stats.clone());
+        shared.reject("malformed");
+        let (s, c) = shared.snapshot();
+        let text = prometheus(&s, &c);
+        assert!(!text.contains("overload"), "zero counts are not shown");
+        stats.count_overload_gossip();
+        stats.count_overload_fetch();
+        stats.count_overload_fetch();
+        let (s, c) = shared.snapshot();
+        let text = prometheus(&s, &c);
+        assert!(text.contains("fedledger_rejected_total{reason=\"overload-gossip\"} 1\n"));
+        assert!(text.contains("fedledger_rejected_total{reason=\"overload-fetch\"} 2\n"));
+        assert!(text.contains("fedledger_rejected_total{reason=\"malformed\"} 1\n"));
+    }
 }

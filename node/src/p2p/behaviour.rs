@@ -1,9 +1,10 @@
-//! The composed libp2p behaviour: gossipsub (signed, strict, content-addressed, scored), identify,
-//! and the fetch request-response protocol.
+//! The composed libp2p behaviour: connection limits, gossipsub (signed, strict,
+//! content-addressed, scored), identify, and the fetch request-response protocol.
 
 use super::codec::{FetchCodec, PROTOCOL};
+use super::limits::{limits_config, MAX_FETCH_STREAMS_PER_CONNECTION};
 use libp2p::swarm::NetworkBehaviour;
-use libp2p::{gossipsub, identify, identity::Keypair, request_response};
+use libp2p::{connection_limits, gossipsub, identify, identity::Keypair, request_response};
 use std::time::Duration;
 
 /// Largest gossip message: announcements, proposals and votes are small; proposals carry a block
@@ -13,6 +14,9 @@ pub const MAX_GOSSIP_BYTES: usize = 1024 * 1024;
 /// Everything the node speaks.
 #[derive(NetworkBehaviour)]
 pub struct Behaviour {
+    /// Caps on pending and established connections (see [`super::limits`]). First, so it
+    /// refuses a connection before the others set anything up for it.
+    pub limits: connection_limits::Behaviour,
     /// Small signed consensus and announcement messages.
     pub gossipsub: gossipsub::Behaviour,
     /// Bulk bytes by hash.
@@ -51,11 +55,14 @@ impl Behaviour {
             .map_err(|e| e.to_string())?;
         let fetch = request_response::Behaviour::new(
             [(PROTOCOL, request_response::ProtocolSupport::Full)],
-            request_response::Config::default().with_request_timeout(Duration::from_secs(60)),
+            request_response::Config::default()
+                .with_request_timeout(Duration::from_secs(60))
+                .with_max_concurrent_streams(MAX_FETCH_STREAMS_PER_CONNECTION),
         );
         let identify =
             identify::Behaviour::new(identify::Config::new("/fedledger/1".into(), key.public()));
         Ok(Behaviour {
+            limits: connection_limits::Behaviour::new(limits_config()),
             gossipsub,
             fetch,
             identify,

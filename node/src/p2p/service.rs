@@ -1,17 +1,23 @@
 //! The network event loop that owns the swarm, and the cloneable handle the node uses to drive it.
 
+use super::backlog::ControlBacklog;
 use super::behaviour::{Behaviour, BehaviourEvent};
 use super::codec::{FetchRequest, FetchResponse};
 use super::identity::{keypair_for, org_of_peer};
+use super::limits::{
+    InboundFetches, NetworkStats, COMMAND_QUEUE, EVENT_QUEUE, MAX_NEGOTIATING_STREAMS,
+};
 use fedledger_ledger::{OrgId, OrgKey};
 use futures::StreamExt;
 use libp2p::gossipsub::{self, IdentTopic, MessageAcceptance, MessageId};
 use libp2p::multiaddr::Protocol;
-use libp2p::request_response::{self, OutboundRequestId, ResponseChannel};
+use libp2p::request_response::{self, InboundRequestId, OutboundRequestId, ResponseChannel};
 use libp2p::swarm::SwarmEvent;
 use libp2p::{noise, tcp, yamux, Multiaddr, PeerId, Swarm};
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
+use tokio::sync::mpsc::error::TrySendError;
 use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, info, warn};
 
@@ -55,6 +61,10 @@ pub enum NetworkError {
 }
 
 /// What the network tells the node.
+///
+/// Gossip and fetch requests are shed (gossip reported `Ignore`, fetches dropped, both counted in
+/// [`NetworkStats`]) when the node's queue is full: the network task never waits for the node.
+/// Connection and listen events are never dropped; they wait in a small backlog instead.
 #[derive(Debug)]
 pub enum NetworkEvent {
     /// A gossip message awaiting validation: the node must answer with
@@ -105,6 +115,7 @@ enum Command {
 pub struct NetworkHandle {
     tx: mpsc::Sender<Command>,
     local: PeerId,
+    stats: Arc<NetworkStats>,
 }
 
 impl std::fmt::Debug for Command {
@@ -125,6 +136,11 @@ impl NetworkHandle {
     /// Our PeerId.
     pub fn local_peer(&self) -> PeerId {
         self.local
+    }
+
+    /// What the network layer shed under load.
+    pub fn stats(&self) -> &Arc<NetworkStats> {
+        &self.stats
     }
 
     async fn send(&self, c: Command) -> Result<(), NetworkError> {
@@ -193,6 +209,11 @@ pub struct NetworkService {
     topic: IdentTopic,
     commands: mpsc::Receiver<Command>,
     events: mpsc::Sender<NetworkEvent>,
+    /// Connection and listen events waiting for room in `events`.
+    control: ControlBacklog,
+    /// Fetch requests handed to the node and not answered yet.
+    inbound: InboundFetches,
+    stats: Arc<NetworkStats>,
     pending: HashMap<OutboundRequestId, oneshot::Sender<Result<FetchResponse, NetworkError>>>,
     bootstrap: Vec<Multiaddr>,
     redial_every: Duration,
@@ -225,7 +246,10 @@ impl NetworkService {
                     .map_err(Box::<dyn std::error::Error + Send + Sync>::from)
             })
             .map_err(|e| setup(e.to_string()))?
-            .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(3600)))
+            .with_swarm_config(|c| {
+                c.with_idle_connection_timeout(Duration::from_secs(3600))
+                    .with_max_negotiating_inbound_streams(MAX_NEGOTIATING_STREAMS)
+            })
             .build();
         let topic = IdentTopic::new(config.topic.clone());
         swarm
@@ -259,30 +283,52 @@ impl NetworkService {
                 warn!(target: TARGET, %addr, error = %e, "could not dial bootstrap peer");
             }
         }
-        let (ctx, crx) = mpsc::channel(1024);
-        let (etx, erx) = mpsc::channel(1024);
+        let (ctx, crx) = mpsc::channel(COMMAND_QUEUE);
+        let (etx, erx) = mpsc::channel(EVENT_QUEUE);
         let local = *swarm.local_peer_id();
+        let stats = Arc::new(NetworkStats::default());
         let service = NetworkService {
             swarm,
             topic,
             commands: crx,
             events: etx,
+            control: ControlBacklog::default(),
+            inbound: InboundFetches::default(),
+            stats: stats.clone(),
             pending: HashMap::new(),
             bootstrap: config.bootstrap,
             redial_every: config.redial_every,
         };
-        Ok((service, NetworkHandle { tx: ctx, local }, erx))
+        let handle = NetworkHandle {
+            tx: ctx,
+            local,
+            stats,
+        };
+        Ok((service, handle, erx))
     }
 
-    /// Run until shut down or until every handle is dropped.
+    /// Run until shut down or until every handle is dropped. Never waits for the node: a full
+    /// event queue sheds gossip and fetches, and holds connection events back in the backlog.
     pub async fn run(mut self) {
         let mut redial = tokio::time::interval(self.redial_every);
         loop {
+            let backlog = !self.control.is_empty();
+            // An owned permit: it must not borrow `self` into the branch handlers.
+            let room = self.events.clone().reserve_owned();
             tokio::select! {
-                event = self.swarm.select_next_some() => self.on_swarm_event(event).await,
+                event = self.swarm.select_next_some() => self.on_swarm_event(event),
                 command = self.commands.recv() => match command {
                     Some(Command::Shutdown) | None => break,
                     Some(c) => self.on_command(c),
+                },
+                permit = room, if backlog => match permit {
+                    Ok(permit) => {
+                        if let Some(e) = self.control.pop() {
+                            permit.send(e);
+                        }
+                    }
+                    // The node stopped listening: nobody will read these.
+                    Err(_) => self.control.clear(),
                 },
                 _ = redial.tick() => self.redial(),
             }
@@ -354,49 +400,94 @@ impl NetworkService {
         }
     }
 
-    async fn emit(events: &mpsc::Sender<NetworkEvent>, e: NetworkEvent) {
-        if events.send(e).await.is_err() {
-            debug!(target: TARGET, "event dropped: the node stopped listening");
+    /// Hand a connection or listen event to the node, after any held back before it.
+    fn emit_control(&mut self, e: NetworkEvent) {
+        self.control.push(e);
+        while let Some(e) = self.control.pop() {
+            match self.events.try_send(e) {
+                Ok(()) => {}
+                Err(TrySendError::Full(e)) => {
+                    self.control.unpop(e);
+                    break;
+                }
+                Err(TrySendError::Closed(_)) => {
+                    self.control.clear();
+                    break;
+                }
+            }
         }
     }
 
-    async fn on_swarm_event(&mut self, event: SwarmEvent<BehaviourEvent>) {
+    /// Hand a gossip message to the node for validation, or, if its queue is full, tell
+    /// gossipsub to ignore it now (so it leaves the validation cache and is not forwarded).
+    fn emit_gossip(&mut self, source: PeerId, id: MessageId, data: Vec<u8>) {
+        let org = org_of_peer(&source);
+        let event = NetworkEvent::Gossip {
+            source,
+            org,
+            id,
+            data,
+        };
+        let (id, full) = match self.events.try_send(event) {
+            Ok(()) => return,
+            Err(TrySendError::Full(NetworkEvent::Gossip { id, .. })) => (id, true),
+            Err(TrySendError::Closed(NetworkEvent::Gossip { id, .. })) => (id, false),
+            Err(_) => return,
+        };
+        if full {
+            self.stats.count_overload_gossip();
+            debug!(target: TARGET, %source, reason = "overload-gossip", "gossip shed: the node is behind");
+        }
+        self.swarm
+            .behaviour_mut()
+            .gossipsub
+            .report_message_validation_result(&id, &source, MessageAcceptance::Ignore);
+    }
+
+    /// Hand a fetch request to the node, or drop it (the requester sees a failure) when the
+    /// peer or everyone has too many requests in flight or the node's queue is full.
+    fn emit_fetch(
+        &mut self,
+        peer: PeerId,
+        request_id: InboundRequestId,
+        request: FetchRequest,
+        channel: ResponseChannel<FetchResponse>,
+    ) {
+        if !self.inbound.admit(peer, request_id) {
+            self.stats.count_overload_fetch();
+            debug!(target: TARGET, %peer, reason = "overload-fetch", "fetch shed: too many in flight");
+            return;
+        }
+        let event = NetworkEvent::Fetch {
+            peer,
+            request,
+            channel,
+        };
+        // On failure the channel is dropped here; the behaviour then reports the request as
+        // failed (response omission), which frees its slot.
+        if let Err(TrySendError::Full(_)) = self.events.try_send(event) {
+            self.stats.count_overload_fetch();
+            debug!(target: TARGET, %peer, reason = "overload-fetch", "fetch shed: the node is behind");
+        }
+    }
+
+    fn on_swarm_event(&mut self, event: SwarmEvent<BehaviourEvent>) {
         match event {
             SwarmEvent::Behaviour(BehaviourEvent::Gossipsub(gossipsub::Event::Message {
                 propagation_source,
                 message_id,
                 message,
-            })) => {
-                let org = org_of_peer(&propagation_source);
-                Self::emit(
-                    &self.events,
-                    NetworkEvent::Gossip {
-                        source: propagation_source,
-                        org,
-                        id: message_id,
-                        data: message.data,
-                    },
-                )
-                .await;
-            }
+            })) => self.emit_gossip(propagation_source, message_id, message.data),
             SwarmEvent::Behaviour(BehaviourEvent::Fetch(request_response::Event::Message {
                 peer,
                 message,
                 ..
             })) => match message {
                 request_response::Message::Request {
-                    request, channel, ..
-                } => {
-                    Self::emit(
-                        &self.events,
-                        NetworkEvent::Fetch {
-                            peer,
-                            request,
-                            channel,
-                        },
-                    )
-                    .await;
-                }
+                    request_id,
+                    request,
+                    channel,
+                } => self.emit_fetch(peer, request_id, request, channel),
                 request_response::Message::Response {
                     request_id,
                     response,
@@ -422,10 +513,19 @@ impl NetworkService {
                 }
             }
             SwarmEvent::Behaviour(BehaviourEvent::Fetch(
-                request_response::Event::InboundFailure { peer, error, .. },
+                request_response::Event::InboundFailure {
+                    peer,
+                    request_id,
+                    error,
+                    ..
+                },
             )) => {
-                warn!(target: TARGET, %peer, %error, "inbound fetch failed");
+                self.inbound.release(&request_id);
+                debug!(target: TARGET, %peer, %error, "inbound fetch failed");
             }
+            SwarmEvent::Behaviour(BehaviourEvent::Fetch(
+                request_response::Event::ResponseSent { request_id, .. },
+            )) => self.inbound.release(&request_id),
             SwarmEvent::Behaviour(BehaviourEvent::Identify(
                 libp2p::identify::Event::Received { peer_id, info, .. },
             )) => {
@@ -435,21 +535,21 @@ impl NetworkService {
             }
             SwarmEvent::NewListenAddr { address, .. } => {
                 info!(target: TARGET, %address, "listening");
-                Self::emit(&self.events, NetworkEvent::Listening(address)).await;
+                self.emit_control(NetworkEvent::Listening(address));
             }
             SwarmEvent::ConnectionEstablished {
                 peer_id,
                 num_established,
                 ..
             } if num_established.get() == 1 => {
-                Self::emit(&self.events, NetworkEvent::Connected(peer_id)).await;
+                self.emit_control(NetworkEvent::Connected(peer_id));
             }
             SwarmEvent::ConnectionClosed {
                 peer_id,
                 num_established: 0,
                 ..
             } => {
-                Self::emit(&self.events, NetworkEvent::Disconnected(peer_id)).await;
+                self.emit_control(NetworkEvent::Disconnected(peer_id));
             }
             SwarmEvent::OutgoingConnectionError { peer_id, error, .. } => {
                 debug!(target: TARGET, ?peer_id, %error, "outgoing connection failed");
