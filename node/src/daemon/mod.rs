@@ -10,6 +10,7 @@ mod network;
 mod rounds;
 pub mod state;
 pub mod status;
+pub mod sync;
 pub mod wire;
 
 pub use config::NodeConfig;
