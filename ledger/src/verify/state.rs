@@ -39,7 +39,9 @@ struct Member {
 }
 
 /// State after applying blocks `1..=height`. Memory is O(members), whatever the ledger's length.
-#[derive(Debug)]
+/// Cloneable so that a node can check a batch of synced blocks on a worker thread, against a copy
+/// of its tip, before the batch reaches its event loop.
+#[derive(Debug, Clone)]
 pub struct ChainState {
     chain_id: Digest,
     consortium: String,

@@ -77,7 +77,8 @@ pub struct NetworkSection {
     /// How often disconnected bootstrap peers are redialled, milliseconds.
     #[serde(default = "default_redial_ms")]
     pub redial_ms: u64,
-    /// How long to wait for an update blob or a batch of blocks from a peer, milliseconds.
+    /// How long to wait for an update blob from a peer, milliseconds. A batch of blocks gets a
+    /// quarter of it, within 1-5 s ([`super::sync::sync_timeout`]).
     #[serde(default = "default_fetch_timeout_ms")]
     pub fetch_timeout_ms: u64,
 }

@@ -40,8 +40,8 @@ pub(super) enum Internal {
     },
     /// Blocks fetched for catch-up, from `org`'s node.
     Blocks { org: OrgId, blocks: Vec<Block> },
-    /// A fetch of blocks finished (successfully or not): another may start.
-    SyncDone,
+    /// A sync attempt finished (successfully or not): another may start.
+    SyncDone(super::sync::SyncReport),
 }
 
 /// An update announced for the current round.
@@ -95,7 +95,8 @@ pub struct Node {
     pub(super) exhausted_logged: bool,
     /// Epsilon over every update released so far (cached; `None` after a release).
     pub(super) released_epsilon: Option<f64>,
-    pub(super) sync_in_flight: bool,
+    /// The sync slot and which peers are backed off from it.
+    pub(super) sync: super::sync::SyncPeers,
     pub(super) last_sync_probe: Instant,
     pub(super) last_reannounce: Instant,
     pub(super) net: NetworkHandle,
@@ -289,7 +290,7 @@ impl Node {
             round_started: Instant::now(),
             exhausted_logged: false,
             released_epsilon: None,
-            sync_in_flight: false,
+            sync: super::sync::SyncPeers::new(crate::p2p::MAX_BLOCKS_PER_RESPONSE),
             last_sync_probe: Instant::now(),
             last_reannounce: Instant::now(),
             net,
@@ -512,7 +513,7 @@ impl Node {
                     });
                 }
             }
-            Internal::SyncDone => self.sync_in_flight = false,
+            Internal::SyncDone(r) => self.on_sync_done(r),
         }
         Ok(())
     }

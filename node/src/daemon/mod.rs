@@ -12,6 +12,7 @@ mod rounds;
 mod serve;
 pub mod state;
 pub mod status;
+pub mod sync;
 pub mod wire;
 
 pub use config::NodeConfig;

@@ -6,8 +6,7 @@ use super::wire::{Envelope, Gossip};
 use crate::consensus::{Event, Message};
 use crate::learn::model::decode_update;
 use crate::p2p::{
-    org_of_peer, peer_of_org, FetchRequest, FetchResponse, NetworkEvent, NetworkHandle,
-    MAX_BLOCKS_PER_RESPONSE,
+    peer_of_org, FetchRequest, FetchResponse, NetworkEvent, NetworkHandle, MAX_BLOCKS_PER_RESPONSE,
 };
 use fedledger_ledger::block::limits;
 use fedledger_ledger::identity::{self, domain};
@@ -231,39 +230,15 @@ impl Node {
         }
     }
 
-    /// Ask for blocks from `from` on: from `to`'s node, or any connected peer.
+    /// Ask for the blocks after our tip: from `to`'s node, or another connected peer if it is
+    /// not connected or backed off (see [`super::sync`]). `from` is where the caller believes our
+    /// tip ends; the request always starts right after the chain's tip.
     pub(super) fn request_blocks(&mut self, to: Option<OrgId>, from: u64) {
-        if self.sync_in_flight {
-            return;
+        let next = self.consensus.chain().height().saturating_add(1);
+        if from != next {
+            debug!(target: TARGET, from, next, "sync asked from another height than our tip");
         }
-        let peer = match to
-            .and_then(|o| peer_of_org(&o))
-            .filter(|p| self.peers.contains(p))
-        {
-            Some(p) => p,
-            None => {
-                let all: Vec<PeerId> = self.peers.iter().copied().collect();
-                if all.is_empty() {
-                    return;
-                }
-                all[(self.nonce as usize) % all.len()]
-            }
-        };
-        let Some(org) = org_of_peer(&peer) else {
-            return;
-        };
-        self.sync_in_flight = true;
-        let (net, tx, timeout) = (self.net.clone(), self.tx.clone(), self.fetch_timeout());
-        tokio::spawn(async move {
-            let blocks = fetch_blocks(&net, peer, from, timeout).await;
-            match blocks {
-                Ok(blocks) => {
-                    let _ = tx.send(Internal::Blocks { org, blocks });
-                }
-                Err(e) => debug!(target: TARGET, %peer, error = %e, "block fetch failed"),
-            }
-            let _ = tx.send(Internal::SyncDone);
-        });
+        self.start_sync(to);
     }
 
     /// Whether the bytes of `hash` are stored, without reading them: remembered once seen, so
