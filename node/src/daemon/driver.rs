@@ -118,6 +118,8 @@ pub struct Node {
         fedledger_ledger::block::MembershipRequest,
         fedledger_ledger::Signature,
     )>,
+    /// The consensus drop totals last copied to the status counters.
+    pub(super) last_consensus_drops: BTreeMap<&'static str, u64>,
     /// Test adversaries only (`fedledger-adversary`); `None` in every real node.
     pub(super) adversary: Option<super::adversary::Adversary>,
 }
@@ -304,6 +306,7 @@ impl Node {
             requests: BTreeMap::new(),
             my_request: None,
             adversary,
+            last_consensus_drops: BTreeMap::new(),
             outbox: Vec::new(),
             last_membership_tick: Instant::now()
                 .checked_sub(Duration::from_secs(10))
@@ -366,9 +369,17 @@ impl Node {
             for a in actions {
                 self.execute(a).await?;
             }
-            if self.consensus.height() != before {
+            let stats = self.consensus.stats();
+            let mut drops = stats.drops.clone();
+            if stats.equivocations > 0 {
+                drops.insert("equivocation", stats.equivocations);
+            }
+            if self.consensus.height() != before || drops != self.last_consensus_drops {
+                let view_changes = stats.view_changes;
+                self.last_consensus_drops = drops.clone();
                 self.shared.update(|_, c| {
-                    c.view_changes = self.consensus.stats().view_changes;
+                    c.view_changes = view_changes;
+                    c.consensus_drops = drops;
                 });
             }
         }

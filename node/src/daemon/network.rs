@@ -328,6 +328,8 @@ impl Node {
             }
             None => {
                 *self.blob_failures.entry(hash).or_default() += 1;
+                // Announced but served by nobody (a member withholding its bytes, or a slow one).
+                self.shared.reject("blob-unavailable");
                 debug!(target: TARGET, blob = %hash.short(), "no peer served the blob yet");
             }
         }

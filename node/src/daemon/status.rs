@@ -137,6 +137,10 @@ pub struct Counters {
     pub view_changes: u64,
     /// Blocks received through sync.
     pub synced_blocks: u64,
+    /// What the consensus state machine dropped, by reason (a copy of its own totals), plus
+    /// conflicting proposals and votes seen (`equivocation`); shown in `rejected` as
+    /// `consensus-<reason>`.
+    pub consensus_drops: BTreeMap<&'static str, u64>,
 }
 
 /// Shared between the driver (writer) and the HTTP listener (reader).
@@ -164,6 +168,9 @@ impl Shared {
             .lock()
             .map(|g| g.clone())
             .unwrap_or_else(|p| p.into_inner().clone());
+        for (reason, n) in std::mem::take(&mut c.consensus_drops) {
+            *c.rejected.entry(format!("consensus-{reason}")).or_default() += n;
+        }
         if let Some(stats) = self.network.get() {
             for (reason, n) in stats.reasons() {
                 if n > 0 {
