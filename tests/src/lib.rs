@@ -43,6 +43,30 @@ pub fn bins() -> &'static (PathBuf, PathBuf) {
     })
 }
 
+/// Path of the `fedledger-adversary` binary (beside the others), building it if missing.
+pub fn adversary_bin() -> PathBuf {
+    let node = &bins().1;
+    let adv = node.with_file_name("fedledger-adversary");
+    if !adv.exists() {
+        let mut c = Command::new(env!("CARGO"));
+        c.args([
+            "build",
+            "-p",
+            "fedledger-node",
+            "--bin",
+            "fedledger-adversary",
+        ]);
+        if node.parent().is_some_and(|d| d.ends_with("release")) {
+            c.arg("--release");
+        }
+        assert!(
+            c.status().expect("cargo").success(),
+            "building the adversary"
+        );
+    }
+    adv
+}
+
 /// Run `fedledger ARGS`.
 pub fn cli(args: &[&str]) -> Output {
     Command::new(&bins().0)

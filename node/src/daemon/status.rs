@@ -283,6 +283,14 @@ pub fn prometheus(s: &Status, c: &Counters) -> String {
         "gauge",
         format!("{}", s.budget.cap),
     );
+    if let Some(peak) = peak_rss_bytes() {
+        g(
+            "fedledger_process_peak_resident_bytes",
+            "Peak resident memory of this process (VmHWM).",
+            "gauge",
+            peak.to_string(),
+        );
+    }
     o.push_str("# HELP fedledger_round_seconds Round latency, start to local commit.\n# TYPE fedledger_round_seconds summary\n");
     o.push_str(&format!(
         "fedledger_round_seconds_sum {}\nfedledger_round_seconds_count {}\n",
@@ -295,6 +303,14 @@ pub fn prometheus(s: &Status, c: &Counters) -> String {
         ));
     }
     o
+}
+
+/// Peak resident set size from `/proc/self/status` (Linux only; `None` elsewhere).
+fn peak_rss_bytes() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = text.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
 }
 
 /// Serve `/status` and `/metrics` on `addr` until the task is dropped. Returns the bound address.

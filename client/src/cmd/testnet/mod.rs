@@ -139,6 +139,8 @@ struct Summary {
     last_round: Option<RoundLine>,
     /// What the honest nodes rejected or shed, by reason (summed over them, from `/metrics`).
     rejected: std::collections::BTreeMap<String, u64>,
+    /// The largest peak resident memory of an honest node, MiB (0 where not measurable).
+    peak_rss_mib: f64,
     orgs: Vec<OrgLine>,
 }
 
@@ -415,6 +417,12 @@ fn run_in(a: &Args, root: &std::path::Path) -> anyhow::Result<ExitCode> {
     }
     let seconds = started.elapsed().as_secs_f64();
     let rejected = rejected_by(nodes.iter().filter(|n| n.adversary.is_none()));
+    let peak_rss_mib = nodes
+        .iter()
+        .filter(|n| n.adversary.is_none())
+        .filter_map(|n| metric(&n.status, "fedledger_process_peak_resident_bytes"))
+        .fold(0.0f64, f64::max)
+        / (1024.0 * 1024.0);
     let sent: Vec<u64> = nodes
         .iter()
         .map(|n| timing::bytes_sent(&n.status))
@@ -536,6 +544,7 @@ fn run_in(a: &Args, root: &std::path::Path) -> anyhow::Result<ExitCode> {
         first_round: rounds.first().cloned(),
         last_round: rounds.last().cloned(),
         rejected,
+        peak_rss_mib,
         orgs,
     };
     if a.json {
@@ -566,6 +575,12 @@ fn print_summary(s: &Summary) {
             "FAILED"
         }
     );
+    if s.peak_rss_mib > 0.0 {
+        println!(
+            "memory: honest nodes peaked at {:.0} MiB resident",
+            s.peak_rss_mib
+        );
+    }
     if !s.rejected.is_empty() {
         let list: Vec<String> = s.rejected.iter().map(|(r, n)| format!("{r} {n}")).collect();
         println!("rejected by the honest nodes: {}", list.join(", "));
@@ -645,4 +660,11 @@ fn rejected_by<'a>(
         }
     }
     out
+}
+
+/// One unlabelled sample from a node's `/metrics`.
+fn metric(status: &str, name: &str) -> Option<f64> {
+    let text = procs::http_get(status, "/metrics").ok()?;
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
 }
