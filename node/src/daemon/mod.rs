@@ -7,6 +7,7 @@ pub mod error;
 pub mod learner;
 mod membership;
 mod network;
+mod requests;
 mod rounds;
 pub mod state;
 pub mod status;
