@@ -339,3 +339,39 @@ fn blocks_recording_impossible_claims_are_refused_by_height_and_rule() {
     });
     assert_eq!(check(&c.genesis, vec![fine]), None);
 }
+
+#[test]
+fn validator_set_projection_counts_recorded_changes_only() {
+    let mut c = TestChain::new(4, 1, "median");
+    c.next_block();
+    let newcomer = test_key(100).id();
+    let join = c.join(test_key(100), 5.0);
+    let b = c.build(&RoundPlan {
+        membership: vec![join],
+        ..Default::default()
+    });
+    c.push(b);
+    // Recorded at 2 with delay 2: a validator from height 4 on, not at 3.
+    let s = &c.state;
+    assert!(!s.is_validator_at(&newcomer, 3));
+    assert!(s.is_validator_at(&newcomer, 4));
+    assert!(s.is_validator_at(&newcomer, 1_000));
+    assert_eq!((s.validator_count_at(3), s.validator_count_at(4)), (4, 5));
+    assert_eq!(s.quorum_at(4), fedledger_ledger::genesis::quorum(5, 1));
+    let founder = s.validators()[0];
+    assert!(s.is_validator_at(&founder, 4));
+    assert!(!s.is_validator_at(&test_key(101).id(), 4));
+    // At height 2 the set for 3 and 4 is fixed; 5 could still change in block 3.
+    assert!(s.validators_known_at(3) && s.validators_known_at(4));
+    assert!(!s.validators_known_at(5));
+    let leaver = s.validators()[1];
+    let leave = c.leave(&leaver);
+    let b = c.build(&RoundPlan {
+        membership: vec![leave],
+        ..Default::default()
+    });
+    c.push(b);
+    let s = &c.state;
+    assert!(s.is_validator_at(&leaver, 4) && !s.is_validator_at(&leaver, 5));
+    assert_eq!(s.validator_count_at(5), 4);
+}

@@ -174,6 +174,26 @@ impl ChainState {
         self.check_membership(self.height + 1, m, &[], 0)
             .map_err(|v| v.to_string())
     }
+    /// Whether `org` validates at `height` (> [`Self::height`]) as far as the applied blocks
+    /// tell: a change recorded in a block not applied yet is unknown (see
+    /// [`Self::validators_known_at`]).
+    pub fn is_validator_at(&self, org: &OrgId, height: u64) -> bool {
+        self.validators.contains_at(org, height)
+    }
+    /// How many validate at `height` (> [`Self::height`]) as far as the applied blocks tell.
+    pub fn validator_count_at(&self, height: u64) -> usize {
+        self.validators.len_at(height)
+    }
+    /// Votes needed for a certificate at `height` (> [`Self::height`]) as far as the applied
+    /// blocks tell.
+    pub fn quorum_at(&self, height: u64) -> usize {
+        self.validators.quorum_at(height)
+    }
+    /// Whether the applied blocks fix the validator set at `height`: a change effective then is
+    /// recorded `membership_delay` blocks earlier, so it is known once that block is applied.
+    pub fn validators_known_at(&self, height: u64) -> bool {
+        height.saturating_sub(self.membership_delay) <= self.height
+    }
     /// Whether `org` has a recorded membership change that has not taken effect yet.
     pub fn membership_pending(&self, org: &OrgId) -> bool {
         self.validators.is_pending(org)

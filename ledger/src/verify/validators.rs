@@ -40,6 +40,31 @@ impl ValidatorSet {
         genesis::quorum(self.current.len(), self.f)
     }
 
+    /// Whether `org` validates at `height` (at or after the next height), counting only the
+    /// changes recorded so far: the last recorded change for `org` effective by then decides.
+    pub fn contains_at(&self, org: &OrgId, height: u64) -> bool {
+        let mut inside = self.contains(org);
+        for (o, join) in self.pending.range(..=height).flat_map(|(_, c)| c) {
+            if o == org {
+                inside = *join;
+            }
+        }
+        inside
+    }
+
+    /// Size of the set at `height` (at or after the next height), counting only the changes
+    /// recorded so far.
+    pub fn len_at(&self, height: u64) -> usize {
+        let mut at = self.clone();
+        at.advance_to(height);
+        at.current.len()
+    }
+
+    /// Votes needed for a certificate at `height`, counting only the changes recorded so far.
+    pub fn quorum_at(&self, height: u64) -> usize {
+        genesis::quorum(self.len_at(height), self.f)
+    }
+
     /// Leader of `(height, view)`: `members[(height + view) mod n]`.
     pub fn leader(&self, height: u64, view: u64) -> Option<OrgId> {
         let n = self.current.len() as u64;

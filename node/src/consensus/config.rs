@@ -14,8 +14,10 @@ pub struct Config {
     pub max_views_ahead: u64,
     /// Most blocks served in one sync response.
     pub max_sync_blocks: u64,
-    /// Most buffered messages for the next height, per sender.
-    pub max_buffered_per_peer: usize,
+    /// Most buffered messages for the next height per signer (a validator of that height).
+    pub max_buffered_per_signer: usize,
+    /// Most buffered messages for the next height in all.
+    pub max_buffered_total: usize,
     /// Deliberate rule violations, only for showing that the simulator's checks can fail.
     pub(crate) faults: Faults,
 }
@@ -38,7 +40,8 @@ impl Config {
             retry_ms: (view_timeout_ms / 4).max(1),
             max_views_ahead: 64,
             max_sync_blocks: 64,
-            max_buffered_per_peer: 32,
+            max_buffered_per_signer: 32,
+            max_buffered_total: 2048,
             faults: Faults::default(),
         }
     }

@@ -66,7 +66,7 @@ pub enum DropReason {
     /// Not well-formed (e.g. a nullify carrying a block hash, a sync response out of order).
     #[error("malformed: {0}")]
     Malformed(String),
-    /// Too many buffered messages from this peer.
+    /// Too many buffered next-height messages from this signer, or in all.
     #[error("buffer full")]
     BufferFull,
     /// A finalized block from sync failed the ledger verifier.

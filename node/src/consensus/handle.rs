@@ -46,13 +46,14 @@ impl Consensus {
             return false;
         }
         if h == self.height + 1 {
-            let cap = self.cfg.max_buffered_per_peer;
-            let q = self.buffer.entry(from).or_default();
-            if q.len() >= cap {
-                self.drop_msg(&from, kind, DropReason::BufferFull);
-            } else {
-                q.push(m.clone());
+            match m {
+                Message::Certificate(c) => self.buffer_certificate(from, c),
+                _ => self.buffer_next(from, m.clone()),
             }
+            return false;
+        }
+        if let Err(r) = self.vouch_far(from, h, m) {
+            self.drop_msg(&from, kind, r);
             return false;
         }
         self.drop_msg(
@@ -65,6 +66,77 @@ impl Consensus {
         );
         self.ask_sync(from, out);
         false
+    }
+
+    /// Keep a next-height vote or proposal under its signer, if that signer validates at the
+    /// next height (as far as this chain tells) and has room left. Keying by signer, not by the
+    /// delivering peer, stops fresh identities from filling the buffer: an outsider has no slot,
+    /// and a forger cannot fill a validator's slot (the signature is checked before storing).
+    fn buffer_next(&mut self, from: OrgId, m: Message) {
+        let kind = m.kind_name();
+        let Some(signer) = m.signer() else {
+            return self.drop_msg(&from, kind, DropReason::Malformed("unsigned".into()));
+        };
+        if !self.chain.is_validator_at(&signer, self.height + 1) {
+            return self.drop_msg(&from, kind, DropReason::NotMember);
+        }
+        if let Err(r) = self.buffer.admits(&signer, &m, &self.cfg) {
+            return self.drop_msg(&from, kind, r);
+        }
+        if !m.signature_ok(&self.chain_id) {
+            return self.drop_msg(&from, kind, DropReason::BadSignature);
+        }
+        self.buffer.push(signer, m);
+    }
+
+    /// A next-height certificate is kept as its votes, each under its own signer's bound: the
+    /// votes are what the next height counts, and copies of votes already held are not stored
+    /// twice. (A nullification far beyond the view window loses its exemption this way; it is
+    /// re-sent every retry tick, so it arrives whole once this node reaches that height.)
+    fn buffer_certificate(&mut self, from: OrgId, c: &Certificate) {
+        let kind = Message::Certificate(c.clone()).kind_name();
+        let malformed = match c.kind {
+            VoteKind::Finalize => Some("finalize votes travel alone or in blocks"),
+            _ if c.votes.len() > self.chain.validator_count_at(self.height + 1) => {
+                Some("more votes than validators")
+            }
+            _ => None,
+        };
+        if let Some(why) = malformed {
+            return self.drop_msg(&from, kind, DropReason::Malformed(why.into()));
+        }
+        for v in c.unpack().collect::<Vec<_>>() {
+            self.buffer_next(from, Message::Vote(v));
+        }
+    }
+
+    /// A message beyond the next height makes this node ask `from` for blocks, but only if a
+    /// validator of that height (as far as this chain tells) really signed it: otherwise anyone
+    /// could make it fetch from anyone. The signature is only checked if a request would go out.
+    fn vouch_far(&self, from: OrgId, h: u64, m: &Message) -> Result<(), DropReason> {
+        let asking = from != self.me && !self.sync_asked.contains(&from);
+        let by_validator = |s: &OrgId| self.chain.is_validator_at(s, h);
+        match m {
+            Message::Certificate(c) => {
+                let mut votes = c.unpack().filter(|v| by_validator(&v.signer)).peekable();
+                if votes.peek().is_none() {
+                    return Err(DropReason::NotMember);
+                }
+                if asking && !votes.any(|v| v.verify(&self.chain_id).is_ok()) {
+                    return Err(DropReason::BadSignature);
+                }
+                Ok(())
+            }
+            _ => {
+                if !m.signer().is_some_and(|s| by_validator(&s)) {
+                    return Err(DropReason::NotMember);
+                }
+                if asking && !m.signature_ok(&self.chain_id) {
+                    return Err(DropReason::BadSignature);
+                }
+                Ok(())
+            }
+        }
     }
 
     fn on_proposal(&mut self, from: OrgId, p: Proposal, out: &mut Vec<Action>) {

@@ -1,5 +1,6 @@
 //! The consensus state machine: `step(event) -> actions`, no I/O, no clock, no randomness.
 
+use super::buffer::Buffer;
 use super::config::Config;
 use super::error::{ConsensusError, DropReason};
 use super::event::{Action, Event, Payload, Timer};
@@ -56,8 +57,8 @@ pub struct Consensus {
     /// Notarized blocks this node will finalize once their body arrives.
     pub(crate) pending_finalize: BTreeSet<Digest>,
     pub(crate) payload_requested: BTreeSet<u64>,
-    /// Messages for the next height, by delivering peer, replayed once this height is final.
-    pub(crate) buffer: BTreeMap<OrgId, Vec<Message>>,
+    /// Messages for the next height, by signer, replayed once this height is final.
+    pub(crate) buffer: Buffer,
     /// Per peer, the lowest height it may still be served from until the next retry tick: each
     /// peer gets every block at most once per retry interval, however often it asks.
     pub(crate) served: BTreeMap<OrgId, u64>,
@@ -85,7 +86,7 @@ impl Consensus {
             validity: BTreeMap::new(),
             pending_finalize: BTreeSet::new(),
             payload_requested: BTreeSet::new(),
-            buffer: BTreeMap::new(),
+            buffer: Buffer::default(),
             served: BTreeMap::new(),
             sync_asked: BTreeSet::new(),
             awaiting_body: None,
@@ -497,10 +498,13 @@ impl Consensus {
         self.sync_asked.clear();
         self.awaiting_body = None;
         self.enter_view(0, out);
-        let buffered = std::mem::take(&mut self.buffer);
-        for (from, msgs) in buffered {
+        let h = self.height;
+        for (signer, msgs) in self.buffer.take() {
             for m in msgs {
-                self.on_message(from, m, out);
+                // After a sync over several heights these are stale: not worth serving anyone.
+                if self.height == h && m.height() == h {
+                    self.on_message(signer, m, out);
+                }
             }
         }
     }
@@ -557,7 +561,11 @@ impl Consensus {
             let cert = self
                 .round
                 .certificate(VoteKind::Notarize, self.height, w, locked);
-            out.push(Action::Broadcast(Message::Certificate(cert)));
+            // After a restart the lock is known but its votes are not: a short certificate
+            // would be rejected by every receiver (and count against this node).
+            if cert.votes.len() >= self.chain.quorum() {
+                out.push(Action::Broadcast(Message::Certificate(cert)));
+            }
         }
         let mut votes: Vec<(VoteKind, u64, Digest)> = Vec::new();
         if let Some(h) = self.safety.notarized.get(&view) {
@@ -587,7 +595,7 @@ impl Consensus {
                 .find(|o| *o != self.me),
             None => None,
         }
-        .or_else(|| self.buffer.keys().next().copied());
+        .or_else(|| self.buffer.first_signer());
         if let Some(peer) = peer {
             self.ask_sync(peer, out);
         }

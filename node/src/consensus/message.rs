@@ -295,6 +295,25 @@ impl Message {
         }
     }
 
+    /// Who signed it: the voter or the proposer (`None` for certificates, which carry many
+    /// signers, and for the unsigned sync messages).
+    pub fn signer(&self) -> Option<OrgId> {
+        match self {
+            Message::Propose(p) => Some(p.header.proposer),
+            Message::Vote(v) => Some(v.signer),
+            _ => None,
+        }
+    }
+
+    /// Check the signature of a vote or proposal on chain `chain_id` (`false` for the others).
+    pub fn signature_ok(&self, chain_id: &Digest) -> bool {
+        match self {
+            Message::Propose(p) => p.verify(chain_id).is_ok(),
+            Message::Vote(v) => v.verify(chain_id).is_ok(),
+            _ => false,
+        }
+    }
+
     /// Canonical bytes for the wire.
     pub fn encode(&self) -> Vec<u8> {
         codec::encode(self)

@@ -4,7 +4,9 @@
 //! The daemon drives [`Consensus`] with [`Event`]s (messages, timers, application answers) and
 //! executes the returned [`Action`]s in order; [`sim`] does the same over a virtual network.
 
+mod admit;
 mod app;
+mod buffer;
 mod config;
 mod error;
 mod event;
@@ -15,6 +17,7 @@ mod persist;
 mod round;
 pub mod sim;
 
+pub use admit::{judge, Refusal};
 pub use app::Application;
 pub use config::Config;
 pub use error::{ConsensusError, DropReason};

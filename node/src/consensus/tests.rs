@@ -391,3 +391,182 @@ fn safety_state_round_trips_and_rejects_garbage() {
     b.truncate(b.len() - 1);
     assert!(SafetyState::decode(&b).is_err());
 }
+
+/// Commit height 1 at `c` (a follower): a proposal, then notarize and finalize votes of two
+/// other validators.
+fn commit_height_1(net: &Net, c: &mut Consensus) {
+    let p = net.proposal(0, 1);
+    let hash = p.header.hash();
+    propose(c, &p);
+    let me = c.id();
+    for kind in [VoteKind::Notarize, VoteKind::Finalize] {
+        for k in &net.others(&me)[..2] {
+            c.step(net.vote(kind, k, 0, hash));
+        }
+    }
+    assert_eq!(c.height(), 2, "height 1 committed");
+}
+
+fn nullify_at(height: u64, view: u64, key: &OrgKey, chain_id: &Digest) -> Message {
+    Message::Vote(SignedVote::sign(
+        VoteKind::Nullify,
+        height,
+        view,
+        Digest::ZERO,
+        key,
+        chain_id,
+    ))
+}
+
+#[test]
+fn next_height_buffer_admits_only_validators_of_that_height() {
+    let net = Net::new();
+    let me = net.follower();
+    let mut c = net.node(OrgKey::from_secret(me.secret_bytes(), ""));
+    // A flood of next-height votes from fresh identities, each delivered by itself.
+    for i in 0..1_000 {
+        let k = sim_key(10_000 + i);
+        c.step(Event::Message {
+            from: k.id(),
+            message: nullify_at(2, 0, &k, &net.chain_id()),
+        });
+    }
+    assert_eq!(c.buffer.len(), 0);
+    assert_eq!(c.stats().drops.get("not-member"), Some(&1_000));
+    // A forger cannot take a validator's slot: the signature is checked before storing.
+    let others: Vec<OrgKey> = net
+        .others(&me.id())
+        .into_iter()
+        .map(|k| OrgKey::from_secret(k.secret_bytes(), ""))
+        .collect();
+    let outsider = sim_key(99);
+    let Message::Vote(mut forged) = nullify_at(2, 0, &outsider, &net.chain_id()) else {
+        unreachable!()
+    };
+    forged.signer = others[0].id();
+    c.step(Event::Message {
+        from: outsider.id(),
+        message: Message::Vote(forged),
+    });
+    assert_eq!(c.buffer.len(), 0);
+    assert_eq!(c.stats().drops.get("bad-signature"), Some(&1));
+    // The real validators' next-height nullify votes are kept, whoever delivers them, and count
+    // once height 1 is final: view 0 of height 2 is nullified at once.
+    for k in &others {
+        c.step(Event::Message {
+            from: outsider.id(),
+            message: nullify_at(2, 0, k, &net.chain_id()),
+        });
+    }
+    assert_eq!(c.buffer.len(), 3);
+    commit_height_1(&net, &mut c);
+    assert_eq!(
+        c.view(),
+        1,
+        "the buffered votes nullified view 0 of height 2"
+    );
+    assert_eq!(c.buffer.len(), 0);
+}
+
+#[test]
+fn next_height_buffer_is_bounded_per_validator() {
+    let net = Net::new();
+    let me = net.follower();
+    let mut c = net.node(OrgKey::from_secret(me.secret_bytes(), ""));
+    let others = net.others(&me.id());
+    let (noisy, quiet) = (others[0], others[1]);
+    let cap = c.cfg.max_buffered_per_signer;
+    for view in 0..cap as u64 + 10 {
+        c.step(Event::Message {
+            from: noisy.id(),
+            message: nullify_at(2, view, noisy, &net.chain_id()),
+        });
+    }
+    assert_eq!(c.buffer.held_from(&noisy.id()), cap);
+    assert_eq!(c.stats().drops.get("buffer-full"), Some(&10));
+    // Re-sent copies are not stored twice; another validator still has its own room.
+    c.step(Event::Message {
+        from: noisy.id(),
+        message: nullify_at(2, 0, quiet, &net.chain_id()),
+    });
+    c.step(Event::Message {
+        from: noisy.id(),
+        message: nullify_at(2, 0, quiet, &net.chain_id()),
+    });
+    assert_eq!(c.buffer.held_from(&quiet.id()), 1);
+    assert_eq!(c.stats().drops.get("duplicate"), Some(&1));
+    // A certificate is kept as its votes, each under its own signer's bound.
+    let cert = Certificate {
+        kind: VoteKind::Nullify,
+        height: 2,
+        view: 0,
+        block_hash: Digest::ZERO,
+        votes: others
+            .iter()
+            .map(|k| {
+                SignedVote::sign(VoteKind::Nullify, 2, 0, Digest::ZERO, k, &net.chain_id())
+                    .to_ledger_vote()
+            })
+            .collect(),
+    };
+    c.step(Event::Message {
+        from: noisy.id(),
+        message: Message::Certificate(cert),
+    });
+    assert_eq!(c.buffer.held_from(&others[2].id()), 1);
+    assert_eq!(c.buffer.len(), cap + 2);
+}
+
+#[test]
+fn far_future_messages_ask_for_sync_only_when_a_validator_signed() {
+    let net = Net::new();
+    let me = net.follower();
+    let validator = net.others(&me.id())[0];
+    let asks = |out: &[Action]| {
+        out.iter()
+            .filter(|a| {
+                matches!(
+                    a,
+                    Action::Send {
+                        message: Message::SyncRequest { .. },
+                        ..
+                    }
+                )
+            })
+            .count()
+    };
+    let mut c = net.node(OrgKey::from_secret(me.secret_bytes(), ""));
+    let outsider = sim_key(99);
+    let out = c.step(Event::Message {
+        from: outsider.id(),
+        message: nullify_at(9, 0, &outsider, &net.chain_id()),
+    });
+    assert_eq!(
+        asks(&out),
+        0,
+        "an outsider's far-future vote triggered a sync"
+    );
+    let Message::Vote(mut forged) = nullify_at(9, 0, &outsider, &net.chain_id()) else {
+        unreachable!()
+    };
+    forged.signer = validator.id();
+    let out = c.step(Event::Message {
+        from: outsider.id(),
+        message: Message::Vote(forged),
+    });
+    assert_eq!(asks(&out), 0, "a forged far-future vote triggered a sync");
+    let d = &c.stats().drops;
+    assert_eq!(
+        (d.get("not-member"), d.get("bad-signature")),
+        (Some(&1), Some(&1))
+    );
+    let out = c.step(Event::Message {
+        from: outsider.id(),
+        message: nullify_at(9, 0, validator, &net.chain_id()),
+    });
+    assert_eq!(
+        asks(&out),
+        1,
+        "a validator's far-future vote asks its forwarder"
+    );
+}

@@ -109,7 +109,7 @@ pub struct Node {
     pub(super) queue: VecDeque<Event>,
     pub(super) stopped_at_max: bool,
     /// Membership requests seen, by request hash.
-    pub(super) requests: BTreeMap<Digest, super::membership::PendingRequest>,
+    pub(super) requests: super::requests::RequestTable,
     /// Our own join or leave request, re-sent until recorded.
     /// Gossip queued by synchronous handlers, sent at the next turn of the loop.
     pub(super) outbox: Vec<super::wire::Gossip>,
@@ -303,7 +303,10 @@ impl Node {
             nonce: rand::random(),
             queue: VecDeque::new(),
             stopped_at_max: false,
-            requests: BTreeMap::new(),
+            requests: super::requests::RequestTable::new(
+                super::membership::MAX_PENDING_JOINS,
+                super::membership::REQUEST_STALE_AFTER,
+            ),
             my_request: None,
             adversary,
             last_consensus_drops: BTreeMap::new(),

@@ -3,29 +3,23 @@
 //! it, and the ledger makes it effective `membership_delay` blocks later.
 
 use super::driver::{Node, TARGET};
+use super::requests::Inserted;
 use super::status::{AdminCommand, PendingRequestStatus};
 use super::wire::Gossip;
 use fedledger_ledger::block::{
     MembershipAction, MembershipApproval, MembershipChange, MembershipRequest,
 };
 use fedledger_ledger::identity::{self, domain};
-use fedledger_ledger::{Digest, Entry, OrgId, Signature};
+use fedledger_ledger::{Digest, Entry, Signature};
 use libp2p::gossipsub::MessageAcceptance;
-use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
 use tracing::{info, warn};
 
-/// Most requests tracked at once (each is small; the bound stops a flood).
-const MAX_PENDING_REQUESTS: usize = 64;
+/// Most join requests tracked at once (each is small; the bound stops a flood).
+pub(super) const MAX_PENDING_JOINS: usize = 64;
 
-/// A request seen on the network and its approvals so far.
-#[derive(Debug, Clone)]
-pub(super) struct PendingRequest {
-    pub request: MembershipRequest,
-    pub signature: Signature,
-    pub approvals: BTreeMap<OrgId, MembershipApproval>,
-    /// The operator (or the auto policy) approved it here.
-    pub admitted: bool,
-}
+/// A request its subject stopped re-sending for this long is dropped.
+pub(super) const REQUEST_STALE_AFTER: Duration = Duration::from_secs(600);
 
 impl Node {
     /// Whether the request still needs recording: a join by a non-member, a leave by a member,
@@ -84,21 +78,24 @@ impl Node {
         if !self.request_open(&request) {
             return MessageAcceptance::Ignore;
         }
-        if !self.requests.contains_key(&hash) {
-            if self.requests.len() >= MAX_PENDING_REQUESTS {
+        let (subject, action) = (request.subject, format!("{:?}", request.action));
+        match self.requests.insert(request, signature, Instant::now()) {
+            Inserted::Refreshed => {}
+            Inserted::Added => {
+                info!(target: TARGET, subject = %subject.short(), action, "membership request")
+            }
+            Inserted::Evicted(victim) => {
+                info!(target: TARGET, subject = %subject.short(), action, evicted = %victim.short(), "membership request");
+                self.shared.reject("membership-evicted");
+            }
+            Inserted::Superseded => {
+                self.shared.reject("superseded-request");
+                return MessageAcceptance::Ignore;
+            }
+            Inserted::Full => {
                 self.shared.reject("too-many-requests");
                 return MessageAcceptance::Ignore;
             }
-            info!(target: TARGET, subject = %request.subject.short(), action = ?request.action, "membership request");
-            self.requests.insert(
-                hash,
-                PendingRequest {
-                    request,
-                    signature,
-                    approvals: BTreeMap::new(),
-                    admitted: false,
-                },
-            );
         }
         if self.cfg.membership.admission == "auto" {
             self.admit(hash);
@@ -223,10 +220,8 @@ impl Node {
         }
         if let Some((r, s)) = self.my_request.clone() {
             if self.request_open(&r) {
-                let h = r.hash();
-                if !self.requests.contains_key(&h) {
-                    let _ = self.on_request(r.clone(), s);
-                }
+                // Also keeps our own request fresh in our table (gossip never loops back).
+                let _ = self.on_request(r.clone(), s);
                 let sent = self
                     .publish(Gossip::Request {
                         request: r,
@@ -251,6 +246,9 @@ impl Node {
             .collect();
         for h in open {
             self.requests.remove(&h);
+        }
+        for _ in 0..self.requests.expire(Instant::now()) {
+            self.shared.reject("membership-expired");
         }
         let mine: Vec<(Digest, MembershipApproval)> = self
             .requests

@@ -8,6 +8,7 @@ pub mod error;
 pub mod learner;
 mod membership;
 mod network;
+mod requests;
 mod rounds;
 mod serve;
 pub mod state;

@@ -3,7 +3,7 @@
 
 use super::driver::{Internal, Node, PoolEntry, TARGET};
 use super::wire::{Envelope, Gossip};
-use crate::consensus::{Event, Message};
+use crate::consensus::{self, Event, Message, Refusal};
 use crate::learn::model::decode_update;
 use crate::p2p::{
     peer_of_org, FetchRequest, FetchResponse, NetworkEvent, NetworkHandle, MAX_BLOCKS_PER_RESPONSE,
@@ -80,33 +80,31 @@ impl Node {
                     self.warn_drop("no-org-identity", &format!("{source}"));
                     return MessageAcceptance::Reject;
                 };
-                let checked = match &m {
-                    Message::Vote(v) => v.verify(&self.chain_id).map_err(|e| e.to_string()),
-                    Message::Propose(p) => p.verify(&self.chain_id).map_err(|e| e.to_string()),
-                    Message::Certificate(_) => Ok(()),
-                    Message::SyncRequest { .. } | Message::SyncResponse { .. } => {
-                        Err("sync messages travel over request-response, not gossip".into())
-                    }
-                };
-                if let Err(e) = checked {
-                    self.warn_drop(
-                        "bad-signature",
-                        &format!("{} from {source}: {e}", m.kind_name()),
-                    );
-                    return MessageAcceptance::Reject;
-                }
-                let h = m.height();
-                let tip = self.consensus.chain().height();
-                if h <= tip {
-                    // Old news: harmless, but not worth forwarding.
-                    self.shared.reject("stale-height");
-                    return MessageAcceptance::Ignore;
+                let chain = self.consensus.chain();
+                if let Err(r) = consensus::judge(chain, self.consensus.height(), &m) {
+                    return self.refuse_consensus(r, &m, source);
                 }
                 if self.stopped_at_max {
                     return MessageAcceptance::Ignore;
                 }
                 self.queue.push_back(Event::Message { from, message: m });
                 MessageAcceptance::Accept
+            }
+        }
+    }
+
+    /// Count a refused consensus message; a provably bad one penalises the forwarder.
+    fn refuse_consensus(&self, r: Refusal, m: &Message, source: PeerId) -> MessageAcceptance {
+        let detail = format!("{} at height {} from {source}", m.kind_name(), m.height());
+        match r {
+            Refusal::Reject(reason) => {
+                self.warn_drop(reason, &detail);
+                MessageAcceptance::Reject
+            }
+            Refusal::Ignore(reason) => {
+                debug!(target: TARGET, reason, detail, "consensus gossip ignored");
+                self.shared.reject(reason);
+                MessageAcceptance::Ignore
             }
         }
     }
