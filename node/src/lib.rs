@@ -5,5 +5,6 @@
 pub mod consensus;
 pub mod daemon;
 pub mod learn;
+pub mod logging;
 pub mod p2p;
 pub mod round;

@@ -1,32 +1,14 @@
 //! Two nodes on loopback: gossip with validation, and a 4 MB update fetched over request-response.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+use common::{config, next_listen};
+
 use fedledger_ledger::{Digest, OrgKey};
-use fedledger_node::p2p::{
-    org_of_peer, FetchRequest, FetchResponse, NetworkConfig, NetworkEvent, NetworkService,
-};
+use fedledger_node::p2p::{org_of_peer, FetchRequest, FetchResponse, NetworkEvent, NetworkService};
 use libp2p::gossipsub::MessageAcceptance;
 use libp2p::multiaddr::Protocol;
 use std::time::{Duration, Instant};
-use tokio::sync::mpsc::Receiver;
-
-fn config(bootstrap: Vec<libp2p::Multiaddr>) -> NetworkConfig {
-    NetworkConfig {
-        listen: vec!["/ip4/127.0.0.1/tcp/0".parse().unwrap()],
-        bootstrap,
-        topic: "fedledger-test".into(),
-        heartbeat: Duration::from_millis(200),
-        redial_every: Duration::from_secs(1),
-    }
-}
-
-async fn next_listen(rx: &mut Receiver<NetworkEvent>) -> libp2p::Multiaddr {
-    loop {
-        if let Some(NetworkEvent::Listening(a)) = rx.recv().await {
-            return a;
-        }
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn gossip_and_fetch_a_4mb_update_over_loopback() {

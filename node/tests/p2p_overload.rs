@@ -3,29 +3,13 @@
 //! and lose no connection event.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+use common::{config, next_listen};
+
 use fedledger_ledger::{Digest, OrgKey};
-use fedledger_node::p2p::{FetchRequest, NetworkConfig, NetworkEvent, NetworkService, EVENT_QUEUE};
+use fedledger_node::p2p::{FetchRequest, NetworkEvent, NetworkService, EVENT_QUEUE};
 use libp2p::multiaddr::Protocol;
 use std::time::{Duration, Instant};
-use tokio::sync::mpsc::Receiver;
-
-fn config(bootstrap: Vec<libp2p::Multiaddr>) -> NetworkConfig {
-    NetworkConfig {
-        listen: vec!["/ip4/127.0.0.1/tcp/0".parse().unwrap()],
-        bootstrap,
-        topic: "fedledger-overload".into(),
-        heartbeat: Duration::from_millis(200),
-        redial_every: Duration::from_secs(1),
-    }
-}
-
-async fn next_listen(rx: &mut Receiver<NetworkEvent>) -> libp2p::Multiaddr {
-    loop {
-        if let Some(NetworkEvent::Listening(a)) = rx.recv().await {
-            return a;
-        }
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_flooded_node_that_reads_nothing_still_answers_and_sheds_with_counts() {

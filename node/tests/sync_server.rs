@@ -2,26 +2,17 @@
 //! batch, and gives up on a server that never answers after the sync timeout.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+use common::{config, next_listen};
+
 use fedledger_ledger::block::{FinalizationCertificate, FinalizeVote};
 use fedledger_ledger::testutil::{test_key, TestChain};
 use fedledger_ledger::verify::ChainState;
 use fedledger_ledger::{codec, OrgKey};
 use fedledger_node::daemon::sync::{fetch_checked, SyncFault};
-use fedledger_node::p2p::{
-    FetchRequest, FetchResponse, NetworkConfig, NetworkEvent, NetworkService,
-};
+use fedledger_node::p2p::{FetchRequest, FetchResponse, NetworkEvent, NetworkService};
 use libp2p::multiaddr::Protocol;
 use std::time::{Duration, Instant};
-
-fn config(bootstrap: Vec<libp2p::Multiaddr>) -> NetworkConfig {
-    NetworkConfig {
-        listen: vec!["/ip4/127.0.0.1/tcp/0".parse().unwrap()],
-        bootstrap,
-        topic: "fedledger-sync-test".into(),
-        heartbeat: Duration::from_millis(200),
-        redial_every: Duration::from_secs(1),
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_forged_batch_keeps_its_verified_prefix_and_a_silent_server_times_out() {
@@ -44,11 +35,9 @@ async fn a_forged_batch_keeps_its_verified_prefix_and_a_silent_server_times_out(
     let (sa, ha, mut ea) =
         NetworkService::new(&OrgKey::from_secret([7; 32], "liar"), config(vec![])).unwrap();
     tokio::spawn(sa.run());
-    let addr = loop {
-        if let Some(NetworkEvent::Listening(a)) = ea.recv().await {
-            break a.with(Protocol::P2p(ha.local_peer()));
-        }
-    };
+    let addr = next_listen(&mut ea)
+        .await
+        .with(Protocol::P2p(ha.local_peer()));
     // From height 1 the liar serves its forged batch; from any other height it never answers.
     let server = ha.clone();
     tokio::spawn(async move {

@@ -42,16 +42,7 @@ fn run(a: Args) -> anyhow::Result<()> {
     if behaviours.is_empty() {
         anyhow::bail!("--behave names no misbehaviour");
     }
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .or_else(|_| tracing_subscriber::EnvFilter::try_new(&a.log))?;
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    if a.json {
-        builder.json().init();
-    } else {
-        builder.init();
-    }
+    fedledger_node::logging::init(&a.log, a.json)?;
     let cfg = NodeConfig::load(&a.config)?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

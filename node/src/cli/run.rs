@@ -32,15 +32,7 @@ pub struct RunArgs {
 
 /// Load the config, set up logging and run until stopped.
 pub fn run(a: RunArgs) -> anyhow::Result<ExitCode> {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .or_else(|_| tracing_subscriber::EnvFilter::try_new(&a.log))?;
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    match a.log_format {
-        LogFormat::Json => builder.json().init(),
-        LogFormat::Text => builder.init(),
-    }
+    fedledger_node::logging::init(&a.log, a.log_format == LogFormat::Json)?;
     let cfg = NodeConfig::load(&a.config)?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
