@@ -380,10 +380,11 @@ impl Node {
             .as_ref()
             .and_then(|a| a.own_blobs.iter().next_back().copied());
         for peer in self.peers.iter().copied() {
-            if IN_FLIGHT.load(Ordering::Relaxed) >= FETCH_FLOOD_PER_PEER * self.peers.len() {
+            if IN_FLIGHT.load(Ordering::Relaxed) >= 2 * FETCH_FLOOD_PER_PEER * self.peers.len() {
                 return;
             }
-            for i in 0..FETCH_FLOOD_PER_PEER / 4 {
+            // All at once: more than a peer may have in flight, so the honest limits must bite.
+            for i in 0..FETCH_FLOOD_PER_PEER {
                 let request = match (i % 3, blob) {
                     (0, _) => FetchRequest::Blocks {
                         from: 1,
