@@ -79,7 +79,7 @@ fn evidence(adversary: &str) -> &'static [&'static str] {
         // instead (checked by the heights above).
         "withhold-votes" => &[],
         "replay" => &["stale-height", "wrong-round", "consensus-stale-height"],
-        "vote-flood" => &["non-member", "bad-signature", "consensus-not-member"],
+        "vote-flood" => &["non-member", "unknown-signer", "consensus-not-member"],
         "sync-hijack" => &[
             "sync-bad-certificate",
             "sync-bad-block",

@@ -28,14 +28,16 @@ impl SledStore {
     pub fn open(path: &Path) -> Result<Self, LedgerError> {
         // A process that just closed the store may still hold its lock for a moment (sled's
         // flusher thread drops its handle asynchronously): retry briefly before reporting.
+        // sled wraps the OS error in a custom one, so its kind is lost: match the message too.
+        let held = |io: &std::io::Error| {
+            io.kind() == std::io::ErrorKind::WouldBlock
+                || io.raw_os_error() == Some(11)
+                || io.to_string().contains("could not acquire lock")
+        };
         let mut attempt = 0;
         let opened = loop {
             match sled::Config::new().path(path).open() {
-                Err(sled::Error::Io(io))
-                    if (io.kind() == std::io::ErrorKind::WouldBlock
-                        || io.raw_os_error() == Some(11))
-                        && attempt < 30 =>
-                {
+                Err(sled::Error::Io(io)) if held(&io) && attempt < 30 => {
                     attempt += 1;
                     std::thread::sleep(std::time::Duration::from_millis(100));
                 }
@@ -44,7 +46,7 @@ impl SledStore {
         };
         let db = opened.map_err(|e| LedgerError::Storage {
             reason: match e {
-                sled::Error::Io(io) if io.kind() == std::io::ErrorKind::WouldBlock || io.raw_os_error() == Some(11) => {
+                sled::Error::Io(io) if held(&io) => {
                     format!("{} is in use by another process (a running node?); stop it or use `fedledger export`/`fetch`", path.display())
                 }
                 other => format!("{}: {other}", path.display()),

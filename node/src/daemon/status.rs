@@ -428,4 +428,25 @@ mod tests {
         assert!(text.contains("fedledger_rejected_total{reason=\"overload-fetch\"} 2\n"));
         assert!(text.contains("fedledger_rejected_total{reason=\"malformed\"} 1\n"));
     }
+
+    #[test]
+    fn consensus_drops_and_peak_memory_show_in_metrics() {
+        let shared = Shared::default();
+        shared.reject("non-member");
+        shared.update(|_, c| {
+            c.consensus_drops.insert("not-member", 3);
+            c.consensus_drops.insert("equivocation", 1);
+        });
+        let (s, c) = shared.snapshot();
+        let text = prometheus(&s, &c);
+        assert!(text.contains("fedledger_rejected_total{reason=\"consensus-not-member\"} 3\n"));
+        assert!(text.contains("fedledger_rejected_total{reason=\"consensus-equivocation\"} 1\n"));
+        assert!(text.contains("fedledger_rejected_total{reason=\"non-member\"} 1\n"));
+        if cfg!(target_os = "linux") {
+            assert!(
+                text.contains("fedledger_process_peak_resident_bytes "),
+                "{text}"
+            );
+        }
+    }
 }
