@@ -14,30 +14,45 @@ const ROUNDS: u64 = 20;
 
 /// Run the testnet and check the verdict; returns the summary.
 fn testnet(adversary: &str, nodes: usize, byzantine: usize) -> Value {
+    run_testnet(Some(adversary), nodes, byzantine, ROUNDS, &[])
+}
+
+/// The same testnet with or without adversaries.
+fn run_testnet(
+    adversary: Option<&str>,
+    nodes: usize,
+    byzantine: usize,
+    rounds: u64,
+    extra: &[&str],
+) -> Value {
     let _ = adversary_bin();
     let dir = tempfile::tempdir().unwrap();
     let out_dir = dir.path().join("net");
-    let (nodes, byzantine, rounds) = (nodes.to_string(), byzantine.to_string(), ROUNDS.to_string());
+    let (nodes, byzantine, want) = (nodes.to_string(), byzantine.to_string(), rounds.to_string());
+    let mut args = vec!["testnet", "--nodes", &nodes];
+    if !extra.contains(&"--view-timeout-ms") {
+        args.extend(["--view-timeout-ms", "2000"]);
+    }
+    if let Some(a) = adversary {
+        args.extend(["--adversary", a, "--byzantine", &byzantine]);
+    }
+    let adversary = adversary.unwrap_or("none");
     let out = cli(&[
-        "testnet",
-        "--adversary",
-        adversary,
-        "--nodes",
-        &nodes,
-        "--byzantine",
-        &byzantine,
-        "--rounds",
-        &rounds,
-        "--epsilon-max",
-        "100",
-        "--collect-timeout-ms",
-        "1000",
-        "--view-timeout-ms",
-        "2000",
-        "--json",
-        "--dir",
-        out_dir.to_str().unwrap(),
-    ]);
+        &args[..],
+        extra,
+        &[
+            "--rounds",
+            &want,
+            "--epsilon-max",
+            "100",
+            "--collect-timeout-ms",
+            "1000",
+            "--json",
+            "--dir",
+            out_dir.to_str().unwrap(),
+        ],
+    ]
+    .concat());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         out.status.success(),
@@ -50,7 +65,7 @@ fn testnet(adversary: &str, nodes: usize, byzantine: usize) -> Value {
     assert_eq!(v["all_valid"], true, "{adversary}: {v}");
     for o in v["orgs"].as_array().unwrap() {
         if o["adversary"].is_null() {
-            assert!(o["height"].as_u64().unwrap() >= ROUNDS, "{adversary}: {o}");
+            assert!(o["height"].as_u64().unwrap() >= rounds, "{adversary}: {o}");
             assert_eq!(o["valid"], true, "{adversary}: {o}");
             assert_eq!(o["deep_ok"], true, "{adversary}: {o}");
         }
@@ -156,6 +171,26 @@ fn n4_replay() {
 #[test]
 fn n4_vote_flood() {
     alone("vote-flood");
+}
+
+/// While it validates 1,000,000-parameter rounds (4 MB updates), an honest node flooded by 50
+/// fresh peer ids keeps finalizing and peaks below twice the memory of the same clean testnet.
+#[test]
+fn vote_flood_costs_less_than_twice_the_memory_of_a_clean_million_parameter_run() {
+    let _g = serial();
+    let big = ["--hidden", "1000,990", "--view-timeout-ms", "4000"];
+    let flooded = run_testnet(Some("vote-flood"), 4, 1, 4, &big);
+    rejected(&flooded, evidence("vote-flood"));
+    let clean = run_testnet(None, 4, 0, 4, &big);
+    let (f, c) = (
+        flooded["peak_rss_mib"].as_f64().unwrap(),
+        clean["peak_rss_mib"].as_f64().unwrap(),
+    );
+    assert!(c > 0.0, "no memory figure: {clean}");
+    assert!(
+        f < 2.0 * c,
+        "peak memory {f:.0} MiB under flood, {c:.0} MiB clean"
+    );
 }
 
 #[test]
