@@ -33,6 +33,7 @@ except Exception:
     print(f"{name:<22} {code:>5}  (no summary)"); sys.exit()
 t = s["timing"]
 rej = ", ".join(f"{k} {v}" for k, v in s["rejected"].items())
-print(f"{name:<22} {code:>5} {s[\"seconds\"]:8.1f} {t[\"latency_p50_ms\"]:8.0f} {t[\"latency_p95_ms\"]:8.0f} {s[\"peak_rss_mib\"]:8.0f}  {rej}")
+secs, p50, p95, rss = s["seconds"], t["latency_p50_ms"], t["latency_p95_ms"], s["peak_rss_mib"]
+print(f"{name:<22} {code:>5} {secs:8.1f} {p50:8.0f} {p95:8.0f} {rss:8.0f}  {rej}")
 ' "$a" "$code"
 done

@@ -229,26 +229,22 @@ mod tests {
     async fn requests_beyond_the_queue_are_shed_and_counted_and_the_rest_answered() {
         let (s, store, stats) = server(2, 1);
         let h = store.put_blob(b"update bytes").unwrap();
-        let (gate_tx, gate_rx) = oneshot::channel::<()>();
+        // Both admitted replies block until their gate opens, so each keeps its admission slot
+        // however fast the reads finish on the other worker thread.
+        let (gate1_tx, gate1_rx) = oneshot::channel::<()>();
+        let (gate2_tx, gate2_rx) = oneshot::channel::<()>();
         let (done_tx, mut done_rx) = mpsc::unbounded_channel();
-        // The first reply blocks until the gate opens, keeping its slot.
-        let d = done_tx.clone();
-        assert!(s.submit(
-            PeerId::random(),
-            FetchRequest::Blob(h),
-            move |r| async move {
-                let _ = gate_rx.await;
-                let _ = d.send(r);
-            }
-        ));
-        let d = done_tx.clone();
-        assert!(s.submit(
-            PeerId::random(),
-            FetchRequest::Blob(h),
-            move |r| async move {
-                let _ = d.send(r);
-            }
-        ));
+        for gate in [gate1_rx, gate2_rx] {
+            let d = done_tx.clone();
+            assert!(s.submit(
+                PeerId::random(),
+                FetchRequest::Blob(h),
+                move |r| async move {
+                    let _ = gate.await;
+                    let _ = d.send(r);
+                }
+            ));
+        }
         // Both slots are taken: the third is shed.
         let d = done_tx.clone();
         assert!(!s.submit(
@@ -259,12 +255,13 @@ mod tests {
             }
         ));
         assert_eq!(stats.overload_fetch(), 1);
+        gate2_tx.send(()).unwrap();
         let got = tokio::time::timeout(Duration::from_secs(5), done_rx.recv()).await;
         assert_eq!(
             got.unwrap(),
             Some(FetchResponse::Blob(Some(b"update bytes".to_vec())))
         );
-        gate_tx.send(()).unwrap();
+        gate1_tx.send(()).unwrap();
         let got = tokio::time::timeout(Duration::from_secs(5), done_rx.recv()).await;
         assert!(matches!(got.unwrap(), Some(FetchResponse::Blob(Some(_)))));
         // Slots came back: a new request is admitted.
