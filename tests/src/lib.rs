@@ -2,6 +2,8 @@
 //! processes the test starts, kills (SIGKILL), restarts and stops itself, plus CLI helpers.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+pub mod netns;
+
 use serde_json::Value;
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -94,6 +96,11 @@ pub struct TestNode {
     pub child: Option<Child>,
     /// Starts so far (names the log files).
     pub starts: u32,
+    /// The network namespace the node runs in (`ip netns exec`), and where its status listener
+    /// is reached; `None` for the machine's own (loopback testnets).
+    pub netns: Option<String>,
+    /// Extra environment for the node process (`FEDLEDGER_*` overrides of its config).
+    pub env: Vec<(String, String)>,
 }
 
 /// A laid-out testnet.
@@ -134,6 +141,8 @@ impl Testnet {
                 addr: n["addr"].as_str().unwrap().into(),
                 child: None,
                 starts: 0,
+                netns: None,
+                env: Vec::new(),
             })
             .collect();
         Testnet {
@@ -151,7 +160,18 @@ impl Testnet {
         let log = n
             .config
             .with_file_name(format!("{}.{}.log", n.name, n.starts));
-        let child = Command::new(&bins().1)
+        // In a namespace, `ip netns exec` switches and then execs the node, so the child's pid is
+        // the node's own and kill/SIGTERM reach it directly.
+        let mut cmd = match &n.netns {
+            Some(ns) => {
+                let mut c = Command::new("ip");
+                c.args(["netns", "exec", ns]).arg(&bins().1);
+                c
+            }
+            None => Command::new(&bins().1),
+        };
+        let child = cmd
+            .envs(n.env.iter().map(|(k, v)| (k, v)))
             .args([
                 "run",
                 "--config",
@@ -235,7 +255,12 @@ impl Testnet {
 
     /// `GET /status` of node `i`.
     pub fn status(&self, i: usize) -> Option<Value> {
-        http_get(&self.nodes[i].status, "/status").and_then(|b| serde_json::from_str(&b).ok())
+        let n = &self.nodes[i];
+        let body = match &n.netns {
+            Some(ns) => netns::http_get_in(ns, &n.status, "/status"),
+            None => http_get(&n.status, "/status"),
+        };
+        body.and_then(|b| serde_json::from_str(&b).ok())
     }
 
     /// Committed height of node `i` (0 if unreachable).
