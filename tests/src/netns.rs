@@ -256,8 +256,9 @@ impl Lab {
         let tun = self.tun_in(i);
         self.hosts[i] = host;
         let new = self.addr(i);
-        ip(&["-n", &ns, "addr", "add", &format!("{new}/24"), "dev", &tun]).unwrap();
+        // Old one first: deleting a subnet's primary address also deletes its secondaries.
         ip(&["-n", &ns, "addr", "del", &format!("{old}/24"), "dev", &tun]).unwrap();
+        ip(&["-n", &ns, "addr", "add", &format!("{new}/24"), "dev", &tun]).unwrap();
         {
             let mut t = self.table.lock().unwrap();
             t.routes.remove(&old);

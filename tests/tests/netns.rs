@@ -109,15 +109,17 @@ fn a_two_two_split_finalizes_nothing_and_resumes_without_a_fork_after_healing() 
     net.wait_height(&ALL, 2, Duration::from_secs(90));
 
     lab.partition(&[0, 1]);
-    // Messages delivered before the cut may still complete the height in progress; give the
-    // nodes a moment to process them, then no height may finalize anywhere.
-    std::thread::sleep(Duration::from_secs(1));
+    // Votes delivered before the cut may still complete the height in progress; give the
+    // nodes a view timeout to process them (a slow machine lags), then no height may finalize
+    // anywhere: each half holds two votes of the three a quorum needs.
+    std::thread::sleep(Duration::from_secs(2));
     let frozen = max_height(&net, &ALL);
     let views_before: Vec<u64> = ALL
         .iter()
         .map(|&i| net.status(i).and_then(|s| s["view"].as_u64()).unwrap_or(0))
         .collect();
-    // Three view timeouts: each half times out and nullifies, but two votes are no quorum.
+    // Three view timeouts: each half times out and nullifies, but two nullify votes are no
+    // quorum either, so not even the view moves.
     let t = Instant::now();
     while t.elapsed() < Duration::from_secs(6) {
         for i in ALL {
@@ -164,11 +166,18 @@ fn latency_jitter_and_loss_on_every_link_still_finalize_rounds() {
     net.start_all();
     net.wait_height(&ALL, 1, Duration::from_secs(120));
 
-    let rounds = 5;
-    let start = max_height(&net, &[0]);
-    let mut seen = start;
-    let mut last = Instant::now();
-    let began = last;
+    // Time whole rounds on node 0: from the first height change seen on, polling every 100 ms.
+    let rounds = 8;
+    let first = max_height(&net, &[0]);
+    wait_until(
+        &mut net,
+        Duration::from_secs(60),
+        "a round under latency and loss",
+        |net| net.height(0) > first,
+    );
+    let start = net.height(0);
+    let began = Instant::now();
+    let (mut seen, mut last) = (start, began);
     let mut per_round = Vec::new();
     wait_until(
         &mut net,
@@ -177,7 +186,7 @@ fn latency_jitter_and_loss_on_every_link_still_finalize_rounds() {
         |net| {
             let h = net.height(0);
             if h > seen {
-                // Heights polled every 100 ms: a jump of two counts as two rounds of half.
+                // Two heights within one poll count as two rounds of half the time each.
                 let dt = last.elapsed().as_secs_f64() / (h - seen) as f64;
                 per_round.extend(std::iter::repeat_n(dt, (h - seen) as usize));
                 seen = h;
