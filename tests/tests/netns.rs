@@ -83,7 +83,10 @@ fn a_cut_off_minority_stalls_alone_and_catches_up_after_healing() {
     net.wait_height(&[0, 1, 2], at_cut + 3, Duration::from_secs(90));
     // Alone, node 3 can at most finish the height whose votes were already on their way.
     let alone = net.height(3);
-    assert!(alone <= at_cut + 1, "node 3 reached {alone} alone (cut at {at_cut})");
+    assert!(
+        alone <= at_cut + 1,
+        "node 3 reached {alone} alone (cut at {at_cut})"
+    );
 
     lab.heal();
     let healed = Instant::now();
@@ -125,7 +128,10 @@ fn a_two_two_split_finalizes_nothing_and_resumes_without_a_fork_after_healing() 
         for i in ALL {
             net.assert_running(i);
             let h = net.height(i);
-            assert!(h <= frozen, "node {i} finalized {h} during a 2|2 cut at {frozen}");
+            assert!(
+                h <= frozen,
+                "node {i} finalized {h} during a 2|2 cut at {frozen}"
+            );
         }
         std::thread::sleep(Duration::from_millis(200));
     }
