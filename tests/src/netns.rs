@@ -144,6 +144,15 @@ impl Rng {
     }
 }
 
+/// A well-mixed, odd seed for each relay task from a small distinct number (xorshift needs a
+/// non-zero state, and nearby seeds must not give related streams).
+fn splitmix(x: u64) -> u64 {
+    let mut z = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    (z ^ (z >> 31)) | 1
+}
+
 impl Lab {
     /// Make `n` namespaces with a tun each and start the relay (links perfect). `Err` says why
     /// namespaces or tun devices cannot be made here (not root, no iproute2, no /dev/net/tun).
@@ -203,7 +212,7 @@ impl Lab {
                 devs.clone(),
                 me.table.clone(),
                 me.counters.clone(),
-                0x9e37_79b9_7f4a_7c15 ^ ((pid as u64) << 16) ^ (lab << 8) ^ i as u64,
+                splitmix((u64::from(pid) << 24) ^ (lab << 8) ^ i as u64),
             ));
         }
         me.rt = Some(rt);
@@ -338,7 +347,7 @@ async fn pump(
     counters: Arc<Counters>,
     seed: u64,
 ) {
-    let mut rng = Rng(seed | 1);
+    let mut rng = Rng(seed);
     let mut buf = vec![0u8; 65536];
     loop {
         let len = match devs[from].recv(&mut buf).await {

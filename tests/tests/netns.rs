@@ -8,7 +8,7 @@
 //! `cargo test -p fedledger-tests --test netns -- --nocapture` shows them.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use fedledger_tests::netns::{Lab, LinkFaults};
+use fedledger_tests::netns::{self, Lab, LinkFaults};
 use fedledger_tests::{serial, Testnet};
 use std::time::{Duration, Instant};
 
@@ -42,6 +42,18 @@ fn lab(n: usize) -> Option<Lab> {
             None
         }
     }
+}
+
+/// A counter from node `i`'s `/metrics` (0 if absent).
+fn metric(net: &Testnet, i: usize, name: &str) -> u64 {
+    let ns = net.nodes[i].netns.as_deref().unwrap();
+    netns::http_get_in(ns, &net.nodes[i].status, "/metrics")
+        .unwrap_or_default()
+        .lines()
+        .find(|l| l.split_whitespace().next() == Some(name))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse::<f64>().ok())
+        .unwrap_or(0.0) as u64
 }
 
 fn max_height(net: &Testnet, which: &[usize]) -> u64 {
@@ -94,9 +106,11 @@ fn a_cut_off_minority_stalls_alone_and_catches_up_after_healing() {
     net.wait_height(&[3], target, Duration::from_secs(90));
     let catch_up = healed.elapsed();
     println!(
-        "netns: minority heal: node 3 from height {alone} to {target} in {:.2} s ({} cut packets)",
+        "netns: minority heal: node 3 from height {alone} to {target} in {:.2} s ({} cut \
+         packets, {} blocks synced)",
         catch_up.as_secs_f64(),
-        lab.counters.snapshot().2
+        lab.counters.snapshot().2,
+        metric(&net, 3, "fedledger_synced_blocks_total")
     );
     net.wait_height(&ALL, target + 1, Duration::from_secs(60));
     net.finish_and_compare(target + 1);
@@ -204,10 +218,15 @@ fn latency_jitter_and_loss_on_every_link_still_finalize_rounds() {
     let total = began.elapsed();
     net.wait_height(&ALL, start + rounds, Duration::from_secs(60));
     let (fwd, lost, _, _) = lab.counters.snapshot();
+    let view_changes: u64 = ALL
+        .iter()
+        .map(|&i| metric(&net, i, "fedledger_view_changes_total"))
+        .sum();
     per_round.sort_by(|a, b| a.total_cmp(b));
     println!(
         "netns: 100 ms +/- 50 ms, 2% loss: {} rounds in {:.2} s; per round median {:.2} s, \
-         max {:.2} s; relay forwarded {fwd} packets, dropped {lost}",
+         max {:.2} s; relay forwarded {fwd} packets, dropped {lost}; {view_changes} view \
+         changes on the 4 nodes",
         per_round.len(),
         total.as_secs_f64(),
         per_round[per_round.len() / 2],
