@@ -38,7 +38,6 @@ fn lab(n: usize) -> Option<Lab> {
         Ok(l) => Some(l),
         Err(reason) => {
             println!("netns: skipped: {reason}");
-            eprintln!("netns: skipped: {reason}");
             None
         }
     }
