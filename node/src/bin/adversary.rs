@@ -47,6 +47,6 @@ fn run(a: Args) -> anyhow::Result<()> {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    rt.block_on(daemon::run_adversary(cfg, behaviours))?;
+    rt.block_on(daemon::run_adversary(cfg, behaviours)).map_err(|e| e.in_config_file(&a.config))?;
     Ok(())
 }
