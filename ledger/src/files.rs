@@ -34,6 +34,9 @@ impl std::fmt::Display for TomlProblem {
 /// parser's message, and drops the rest.
 pub fn toml_problem(text: &str, e: &toml::de::Error) -> TomlProblem {
     let (line, key) = match e.span() {
+        // serde reports a missing field at the enclosing table, whose first line is misleading;
+        // the message names the field.
+        _ if e.message().starts_with("missing field") => (None, None),
         Some(span) => {
             let start = span.start.min(text.len());
             // `start` comes from the parser, so it is a char boundary; `get` keeps that an
@@ -91,7 +94,7 @@ fn header(line: &str) -> Option<&str> {
 /// rejects, and a secret key is a hex run.
 fn redact(message: &str) -> String {
     let mut out = String::with_capacity(message.len());
-    let mut chars = message.chars().peekable();
+    let mut chars = message.chars();
     let mut hex = String::new();
     let flush = |hex: &mut String, out: &mut String| {
         if hex.len() >= 16 {
@@ -202,8 +205,10 @@ fn write_new_atomic_with(
     // Make the rename itself durable. Best effort: some filesystems refuse to fsync a directory,
     // and the file's content is already on disk.
     #[cfg(unix)]
-    if let Ok(d) = std::fs::File::open(&dir) {
-        let _ = d.sync_all();
+    {
+        if let Ok(d) = std::fs::File::open(&dir) {
+            let _ = d.sync_all();
+        }
     }
     Ok(())
 }

@@ -224,7 +224,7 @@ fn bad_csv_data_stops_the_node_at_start_naming_file_line_and_column() {
     });
     let col = |name: &str| table.header.iter().position(|h| h == name).unwrap();
     let (balance, region, churn) = (col("balance"), col("region"), col("churn"));
-    let with = |name: &str, edit: &dyn Fn(&mut Vec<Vec<String>>)| {
+    let with = |name: &str, edit: &dyn Fn(&mut [Vec<String>])| {
         let mut t = table.clone();
         edit(&mut t.rows);
         let csv = synth::to_csv(&t);
