@@ -36,12 +36,15 @@ fn run_node(config: &Path) -> (i32, String) {
     )
 }
 
-/// A 4-node testnet laid out (nothing started) and org-1's config text.
-fn layout() -> (Testnet, PathBuf, String) {
+/// A 4-node testnet laid out (nothing started), the first node's config text and its key file
+/// as the config names it (`keys/org-0.key`).
+fn layout() -> (Testnet, PathBuf, String, String) {
     let net = Testnet::setup(&["--nodes", "4"]);
     let dir = net.nodes[0].config.parent().unwrap().to_path_buf();
     let text = std::fs::read_to_string(&net.nodes[0].config).unwrap();
-    (net, dir, text)
+    let key = format!("keys/{}.key", net.nodes[0].name);
+    assert!(text.contains(&key), "{text}");
+    (net, dir, text, key)
 }
 
 /// Write `text` as `DIR/NAME` (beside the testnet's configs, so relative paths resolve) and
@@ -67,8 +70,8 @@ fn private(p: &Path) {
 
 #[test]
 fn bad_config_values_are_refused_naming_the_key_and_file() {
-    let (_net, dir, text) = layout();
-    assert!(text.contains("redial_ms = 1000") && text.contains("keys/org-1.key"), "{text}");
+    let (_net, dir, text, key) = layout();
+    assert!(text.contains("redial_ms = 1000"), "{text}");
     let cases: [(&str, String, &[&str]); 9] = [
         (
             "redial0.toml",
@@ -127,7 +130,7 @@ fn bad_config_values_are_refused_naming_the_key_and_file() {
     refused(
         &dir,
         "nokey.toml",
-        &text.replace("keys/org-1.key", "keys/absent.key"),
+        &text.replace(&key, "keys/absent.key"),
         &["keys/absent.key"],
     );
     refused(
@@ -140,8 +143,8 @@ fn bad_config_values_are_refused_naming_the_key_and_file() {
 
 #[test]
 fn key_file_errors_name_the_file_and_never_print_the_secret() {
-    let (_net, dir, text) = layout();
-    let key_text = std::fs::read_to_string(dir.join("keys/org-1.key")).unwrap();
+    let (_net, dir, text, key) = layout();
+    let key_text = std::fs::read_to_string(dir.join(&key)).unwrap();
     let secret = key_text
         .lines()
         .find_map(|l| l.strip_prefix("secret_key = "))
@@ -181,13 +184,13 @@ fn key_file_errors_name_the_file_and_never_print_the_secret() {
         ),
     ];
     for (name, body, needles) in cases {
-        let key = dir.join("keys").join(name);
-        std::fs::write(&key, body).unwrap();
-        private(&key);
+        let file = dir.join("keys").join(name);
+        std::fs::write(&file, body).unwrap();
+        private(&file);
         let stderr = refused(
             &dir,
             &format!("{name}.toml"),
-            &text.replace("keys/org-1.key", &format!("keys/{name}")),
+            &text.replace(&key, &format!("keys/{name}")),
             &[name],
         );
         for n in needles {
@@ -200,13 +203,13 @@ fn key_file_errors_name_the_file_and_never_print_the_secret() {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        let key = dir.join("keys/open.key");
-        std::fs::write(&key, &key_text).unwrap();
-        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let file = dir.join("keys/open.key");
+        std::fs::write(&file, &key_text).unwrap();
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
         let stderr = refused(
             &dir,
             "open.toml",
-            &text.replace("keys/org-1.key", "keys/open.key"),
+            &text.replace(&key, "keys/open.key"),
             &["open.key", "mode 644", "chmod 600"],
         );
         assert!(!stderr.contains(&secret[..16]), "{stderr}");
@@ -215,26 +218,37 @@ fn key_file_errors_name_the_file_and_never_print_the_secret() {
 
 #[test]
 fn bad_csv_data_stops_the_node_at_start_naming_file_line_and_column() {
-    let (_net, dir, text) = layout();
+    let (_net, dir, text, _) = layout();
     std::fs::write(dir.join("schema.toml"), synth::SCHEMA_TOML).unwrap();
+    // The built-in schema's group column is also a categorical feature (unknown values are
+    // refused as such); this one groups by a column that is not a feature.
+    let grouped = synth::SCHEMA_TOML.replacen(
+        "[group]\ncolumn = \"region\"",
+        "[group]\ncolumn = \"customer\"",
+        1,
+    );
+    assert_ne!(grouped, synth::SCHEMA_TOML);
+    std::fs::write(dir.join("grouped.toml"), grouped).unwrap();
     let table = synth::generate(&synth::SynthConfig {
         orgs: 1,
         rows_per_org: 200,
         seed: 7,
     });
     let col = |name: &str| table.header.iter().position(|h| h == name).unwrap();
-    let (balance, region, churn) = (col("balance"), col("region"), col("churn"));
-    let with = |name: &str, edit: &dyn Fn(&mut [Vec<String>])| {
-        let mut t = table.clone();
-        edit(&mut t.rows);
-        let csv = synth::to_csv(&t);
-        std::fs::write(dir.join(name), csv).unwrap();
+    let (balance, churn) = (col("balance"), col("churn"));
+    let with_schema = |name: &str, schema: &str, t: &fedledger_node::learn::data::Table| {
+        std::fs::write(dir.join(name), synth::to_csv(t)).unwrap();
         let data = format!(
-            "[data]\nsource = \"csv\"\npath = \"{name}\"\nschema = \"schema.toml\"\nholdout = 0.2\n"
+            "[data]\nsource = \"csv\"\npath = \"{name}\"\nschema = \"{schema}\"\nholdout = 0.2\n"
         );
         let start = text.find("[data]").unwrap();
         let end = text.find("[training]").unwrap();
         format!("{}{data}\n{}", &text[..start], &text[end..])
+    };
+    let with = |name: &str, edit: &dyn Fn(&mut [Vec<String>])| {
+        let mut t = table.clone();
+        edit(&mut t.rows);
+        with_schema(name, "schema.toml", &t)
     };
     // The untouched data starts (checked by its config validating; the node is not run).
     let ok = with("good.csv", &|_| {});
@@ -271,12 +285,16 @@ fn bad_csv_data_stops_the_node_at_start_naming_file_line_and_column() {
         ),
         (
             "groups.csv",
-            with("groups.csv", &|r| {
-                for (i, row) in r.iter_mut().enumerate() {
-                    row[region] = format!("customer-{i}");
+            {
+                let mut t = table.clone();
+                t.header.push("customer".into());
+                for (i, row) in t.rows.iter_mut().enumerate() {
+                    row.push(format!("customer-{i}"));
                 }
-            }),
-            &["groups.csv:", "\"region\"", "200 distinct values", "at most 64"],
+                with_schema("groups.csv", "grouped.toml", &t)
+            },
+            // The 65th distinct value is on row 65, line 66.
+            &["groups.csv:66:", "\"customer\"", "200 distinct values", "at most 64"],
         ),
     ];
     for (name, config, needles) in &cases {

@@ -160,7 +160,7 @@ values = ["No", "Yes"]
         let cases = [
             // finite as f64, inf as f32: training would fail every round
             ("No,No,1e300\n", ":3:", "balance", "f32"),
-            ("No,No,-1e39\n", ":3:", "balance", "f32"),
+            ("No,No,-1e41\n", ":3:", "balance", "f32"),
             ("No,No,inf\n", ":3:", "balance", "finite"),
             ("No,No,-Infinity\n", ":3:", "balance", "finite"),
             ("No,No,nan\n", ":3:", "balance", "finite"),
