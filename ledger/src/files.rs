@@ -90,12 +90,14 @@ fn header(line: &str) -> Option<&str> {
     Some(inner[..end].trim())
 }
 
-/// Replace quoted strings and runs of 16+ hex digits by `<redacted>`: serde quotes the values it
-/// rejects, and a secret key is a hex run.
+/// Replace quoted strings and runs of 16+ hex digits by `<redacted>`, on one line: serde quotes
+/// the values it rejects, and a secret key is a hex run. Text in backticks is the parser's own
+/// (field names, expected tokens such as `"`) and is kept, apart from hex runs.
 fn redact(message: &str) -> String {
     let mut out = String::with_capacity(message.len());
     let mut chars = message.chars();
     let mut hex = String::new();
+    let mut in_backticks = false;
     let flush = |hex: &mut String, out: &mut String| {
         if hex.len() >= 16 {
             out.push_str("<redacted>");
@@ -110,18 +112,24 @@ fn redact(message: &str) -> String {
             continue;
         }
         flush(&mut hex, &mut out);
-        if c == '"' || c == '\'' {
-            // Skip to the closing quote (or the end).
-            for d in chars.by_ref() {
-                if d == c {
-                    break;
-                }
+        match c {
+            '`' => {
+                in_backticks = !in_backticks;
+                out.push(c);
             }
-            out.push(c);
-            out.push_str("<redacted>");
-            out.push(c);
-        } else {
-            out.push(c);
+            '"' | '\'' if !in_backticks => {
+                // Skip to the closing quote (or the end).
+                for d in chars.by_ref() {
+                    if d == c {
+                        break;
+                    }
+                }
+                out.push(c);
+                out.push_str("<redacted>");
+                out.push(c);
+            }
+            '\n' => out.push_str("; "),
+            _ => out.push(c),
         }
     }
     flush(&mut hex, &mut out);
@@ -296,6 +304,10 @@ mod tests {
         assert_eq!(
             redact("bad `x` \"quoted\" deadbeefdeadbeef00 12"),
             "bad `x` \"<redacted>\" <redacted> 12"
+        );
+        assert_eq!(
+            redact("invalid string\nexpected `\"`, `'`"),
+            "invalid string; expected `\"`, `'`"
         );
     }
 }

@@ -129,7 +129,7 @@ impl NumericSpec {
         let narrowed = scaled as f32;
         if !narrowed.is_finite() {
             return Err(format!(
-                "value {raw:e} is {scaled:e} after scaling, outside the f32 range (about ±3.4e38)"
+                "value {raw:e} is {scaled:.3e} after scaling, outside the f32 range (about ±3.4e38)"
             ));
         }
         Ok(narrowed)
