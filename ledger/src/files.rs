@@ -277,7 +277,9 @@ mod tests {
     fn a_missing_directory_is_named() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("nope").join("org.key");
-        let e = write_new_atomic(&path, b"s", 0o600).unwrap_err().to_string();
+        let e = write_new_atomic(&path, b"s", 0o600)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("nope/org.key"), "{e}");
     }
 

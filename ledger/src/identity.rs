@@ -512,7 +512,10 @@ mod tests {
             use std::os::unix::fs::PermissionsExt;
             std::fs::set_permissions(&good, std::fs::Permissions::from_mode(0o640)).unwrap();
             let e = OrgKey::read_from(&good).unwrap_err().to_string();
-            assert!(e.contains("good.key") && e.contains("640") && e.contains("chmod 600"), "{e}");
+            assert!(
+                e.contains("good.key") && e.contains("640") && e.contains("chmod 600"),
+                "{e}"
+            );
         }
     }
 }

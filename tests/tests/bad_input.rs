@@ -76,7 +76,12 @@ fn bad_config_values_are_refused_naming_the_key_and_file() {
         (
             "redial0.toml",
             text.replace("redial_ms = 1000", "redial_ms = 0"),
-            &["redial0.toml", "network.redial_ms", "100..=600000", "found 0"],
+            &[
+                "redial0.toml",
+                "network.redial_ms",
+                "100..=600000",
+                "found 0",
+            ],
         ),
         (
             "heartbeat0.toml",
@@ -136,7 +141,10 @@ fn bad_config_values_are_refused_naming_the_key_and_file() {
     refused(
         &dir,
         "nogenesis.toml",
-        &text.replace("genesis = \"genesis.toml\"", "genesis = \"absent-genesis.toml\""),
+        &text.replace(
+            "genesis = \"genesis.toml\"",
+            "genesis = \"absent-genesis.toml\"",
+        ),
         &["absent-genesis.toml"],
     );
 }
@@ -196,8 +204,16 @@ fn key_file_errors_name_the_file_and_never_print_the_secret() {
         for n in needles {
             assert!(stderr.contains(&n), "{name}: {n:?} missing from:\n{stderr}");
         }
-        for part in [&secret[..16], &secret[16..32], &secret[32..48], &secret[48..]] {
-            assert!(!stderr.contains(part), "{name}: the secret leaked:\n{stderr}");
+        for part in [
+            &secret[..16],
+            &secret[16..32],
+            &secret[32..48],
+            &secret[48..],
+        ] {
+            assert!(
+                !stderr.contains(part),
+                "{name}: the secret leaked:\n{stderr}"
+            );
         }
     }
     #[cfg(unix)]
@@ -294,7 +310,12 @@ fn bad_csv_data_stops_the_node_at_start_naming_file_line_and_column() {
                 with_schema("groups.csv", "grouped.toml", &t)
             },
             // The 65th distinct value is on row 65, line 66.
-            &["groups.csv:66:", "\"customer\"", "200 distinct values", "at most 64"],
+            &[
+                "groups.csv:66:",
+                "\"customer\"",
+                "200 distinct values",
+                "at most 64",
+            ],
         ),
     ];
     for (name, config, needles) in &cases {
@@ -312,11 +333,7 @@ fn keygen_writes_atomically_and_a_failed_write_can_be_retried() {
     assert!(stderr.contains("later/org.key"), "{stderr}");
     std::fs::create_dir(dir.path().join("later")).unwrap();
     let o = cli(&["keygen", "--out", out.to_str().unwrap(), "--name", "Bank A"]);
-    assert!(
-        o.status.success(),
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     // Only the key: no temp file left beside it.
     let names: Vec<_> = std::fs::read_dir(dir.path().join("later"))
         .unwrap()
@@ -333,8 +350,15 @@ fn keygen_writes_atomically_and_a_failed_write_can_be_retried() {
     let o = cli(&["keygen", "--out", out.to_str().unwrap()]);
     assert!(!o.status.success());
     let stderr = String::from_utf8_lossy(&o.stderr);
-    assert!(stderr.contains("org.key") && stderr.contains("exists"), "{stderr}");
-    assert_eq!(std::fs::read(&out).unwrap(), before, "an existing key was touched");
+    assert!(
+        stderr.contains("org.key") && stderr.contains("exists"),
+        "{stderr}"
+    );
+    assert_eq!(
+        std::fs::read(&out).unwrap(),
+        before,
+        "an existing key was touched"
+    );
 }
 
 #[test]
@@ -345,7 +369,11 @@ fn out_of_range_cli_flags_are_named() {
     for (flag, value, needle) in [
         ("--rows", "0", "--rows must be in 10..=10000000"),
         ("--view-timeout-ms", "0", "--view-timeout-ms must be in"),
-        ("--epsilon-max", "-1", "--epsilon-max must be a positive number"),
+        (
+            "--epsilon-max",
+            "-1",
+            "--epsilon-max must be a positive number",
+        ),
         ("--noise-multiplier", "NaN", "--noise-multiplier must be"),
     ] {
         let arg = format!("{flag}={value}");

@@ -47,7 +47,8 @@ fn run(a: Args) -> anyhow::Result<()> {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    rt.block_on(daemon::run_adversary(cfg, behaviours)).map_err(|e| e.in_config_file(&a.config))?;
+    rt.block_on(daemon::run_adversary(cfg, behaviours))
+        .map_err(|e| e.in_config_file(&a.config))?;
     Ok(())
 }
 

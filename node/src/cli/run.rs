@@ -38,6 +38,7 @@ pub fn run(a: RunArgs) -> anyhow::Result<ExitCode> {
         .enable_all()
         .build()?;
     // Data and schema keys are checked when the node loads them: name the file there too.
-    rt.block_on(daemon::run(cfg)).map_err(|e| e.in_config_file(&a.config))?;
+    rt.block_on(daemon::run(cfg))
+        .map_err(|e| e.in_config_file(&a.config))?;
     Ok(ExitCode::SUCCESS)
 }

@@ -368,7 +368,11 @@ impl NodeConfig {
         // Every duration and count has a range: a zero interval panics the timer that uses it
         // (it took the network task down, silently), and an absurd one disables what it paces.
         for (key, value, range) in [
-            ("network.heartbeat_ms", self.network.heartbeat_ms, HEARTBEAT_MS),
+            (
+                "network.heartbeat_ms",
+                self.network.heartbeat_ms,
+                HEARTBEAT_MS,
+            ),
             ("network.redial_ms", self.network.redial_ms, REDIAL_MS),
             (
                 "network.fetch_timeout_ms",
@@ -441,8 +445,7 @@ impl NodeConfig {
                 format!("must be in (0, 1), found {}", self.data.holdout),
             );
         }
-        if !(self.training.lr.is_finite() && self.training.lr > 0.0 && self.training.lr <= MAX_LR)
-        {
+        if !(self.training.lr.is_finite() && self.training.lr > 0.0 && self.training.lr <= MAX_LR) {
             return bad(
                 "training.lr",
                 format!("must be in (0, {MAX_LR}], found {}", self.training.lr),
@@ -525,15 +528,31 @@ mod tests {
     #[test]
     fn every_duration_and_count_is_range_checked() {
         let cases = [
-            ("[network]\nredial_ms = 0\n", "network.redial_ms", "100..=600000"),
-            ("[network]\nheartbeat_ms = 0\n", "network.heartbeat_ms", "10..=60000"),
+            (
+                "[network]\nredial_ms = 0\n",
+                "network.redial_ms",
+                "100..=600000",
+            ),
+            (
+                "[network]\nheartbeat_ms = 0\n",
+                "network.heartbeat_ms",
+                "10..=60000",
+            ),
             (
                 "[network]\nfetch_timeout_ms = 99999999999\n",
                 "network.fetch_timeout_ms",
                 "100..=3600000",
             ),
-            ("[data]\nsynthetic_rows = 5\n", "data.synthetic_rows", "10..=10000000"),
-            ("[data]\nsynthetic_org = 100000\n", "data.synthetic_org", "0..=4095"),
+            (
+                "[data]\nsynthetic_rows = 5\n",
+                "data.synthetic_rows",
+                "10..=10000000",
+            ),
+            (
+                "[data]\nsynthetic_org = 100000\n",
+                "data.synthetic_org",
+                "0..=4095",
+            ),
             (
                 "[data]\nsynthetic_org = 4000\nsynthetic_rows = 100000\n",
                 "data.synthetic_rows",
@@ -542,7 +561,11 @@ mod tests {
             ("[data]\nholdout = 1.0\n", "data.holdout", "(0, 1)"),
             ("[training]\nlr = 0.0\n", "training.lr", "(0, 10]"),
             ("[training]\nlr = 1e9\n", "training.lr", "(0, 10]"),
-            ("[training]\nmomentum = -0.5\n", "training.momentum", "[0, 1)"),
+            (
+                "[training]\nmomentum = -0.5\n",
+                "training.momentum",
+                "[0, 1)",
+            ),
             (
                 "[membership]\njoin_epsilon_max = -1.0\n",
                 "membership.join_epsilon_max",

@@ -200,7 +200,10 @@ pub fn run(mut a: Args) -> anyhow::Result<ExitCode> {
         }
     }
     if !(a.epsilon_max.is_finite() && a.epsilon_max > 0.0) {
-        bail!("--epsilon-max must be a positive number, found {}", a.epsilon_max);
+        bail!(
+            "--epsilon-max must be a positive number, found {}",
+            a.epsilon_max
+        );
     }
     if !(a.noise_multiplier.is_finite() && a.noise_multiplier >= 0.0) {
         bail!(

@@ -222,11 +222,14 @@ column = "balance"
             .unwrap();
         assert_eq!(d.group_names.len(), MAX_GROUPS);
         let long = "x".repeat(200);
-        let e = read_table(format!("default,customer,balance\nNo,{long},1\n").as_bytes(), "g.csv")
-            .unwrap()
-            .encode(&schema)
-            .unwrap_err()
-            .to_string();
+        let e = read_table(
+            format!("default,customer,balance\nNo,{long},1\n").as_bytes(),
+            "g.csv",
+        )
+        .unwrap()
+        .encode(&schema)
+        .unwrap_err()
+        .to_string();
         assert!(e.contains("g.csv:2:") && e.contains("200 bytes"), "{e}");
     }
 
