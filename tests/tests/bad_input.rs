@@ -372,7 +372,7 @@ fn out_of_range_cli_flags_are_named() {
         (
             "--epsilon-max",
             "-1",
-            "--epsilon-max must be a positive number",
+            "--epsilon-max must be in (0, 1000000]",
         ),
         ("--noise-multiplier", "NaN", "--noise-multiplier must be"),
     ] {

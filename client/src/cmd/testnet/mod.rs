@@ -199,9 +199,13 @@ pub fn run(mut a: Args) -> anyhow::Result<ExitCode> {
             bail!("{flag} must be in 1..=3600000, found {v}");
         }
     }
-    if !(a.epsilon_max.is_finite() && a.epsilon_max > 0.0) {
+    if !(a.epsilon_max.is_finite()
+        && a.epsilon_max > 0.0
+        && a.epsilon_max <= fedledger_node::daemon::config::MAX_JOIN_EPSILON)
+    {
         bail!(
-            "--epsilon-max must be a positive number, found {}",
+            "--epsilon-max must be in (0, {}], found {}",
+            fedledger_node::daemon::config::MAX_JOIN_EPSILON,
             a.epsilon_max
         );
     }
