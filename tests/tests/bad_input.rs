@@ -138,6 +138,38 @@ fn bad_config_values_are_refused_naming_the_key_and_file() {
         &text.replace(&key, "keys/absent.key"),
         &["keys/absent.key"],
     );
+    // Genesis files: an unknown key (by line and key) and a consortium that cannot work.
+    let genesis = std::fs::read_to_string(dir.join("genesis.toml")).unwrap();
+    for (name, body, needles) in [
+        (
+            "unknown-genesis.toml",
+            genesis.replacen("[dp]\n", "[dp]\nsurprise = 1\n", 1),
+            &[
+                "unknown-genesis.toml",
+                "line 18",
+                "dp.surprise",
+                "unknown field",
+            ][..],
+        ),
+        (
+            "bft-genesis.toml",
+            genesis.replacen("\nf = 1\n", "\nf = 2\n", 1),
+            &["bft-genesis.toml", "n >= 3f+1"][..],
+        ),
+    ] {
+        assert_ne!(body, genesis);
+        std::fs::write(dir.join(name), body).unwrap();
+        let stderr = refused(
+            &dir,
+            &format!("with-{name}"),
+            &text.replace(
+                "genesis = \"genesis.toml\"",
+                &format!("genesis = \"{name}\""),
+            ),
+            needles,
+        );
+        assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    }
     refused(
         &dir,
         "nogenesis.toml",
