@@ -373,19 +373,7 @@ impl Node {
 
     /// Why the network service's task ended without being asked to (its panic message).
     async fn network_ended(&mut self) -> DaemonError {
-        let reason = match self.net_task.take() {
-            // Its event sender is gone, so the task is finishing or finished.
-            Some(task) => match tokio::time::timeout(Duration::from_secs(5), task).await {
-                Ok(Ok(())) => "it stopped without being asked to".to_string(),
-                Ok(Err(e)) => join_error_reason(e),
-                Err(_) => "it closed its event channel and did not finish".to_string(),
-            },
-            None => "it stopped without being asked to".to_string(),
-        };
-        DaemonError::TaskFailed {
-            task: "network",
-            reason,
-        }
+        task_ended("network", self.net_task.take()).await
     }
 
     /// Feed queued events to consensus and execute the actions, in order.
@@ -612,6 +600,24 @@ impl Node {
     }
 }
 
+/// The fatal error for an essential task that ended on its own: its panic message, or that it
+/// stopped. Called once its channel has closed, so the task is finishing or finished.
+pub(super) async fn task_ended(
+    task: &'static str,
+    handle: Option<tokio::task::JoinHandle<()>>,
+) -> DaemonError {
+    let stopped = || "it stopped without being asked to".to_string();
+    let reason = match handle {
+        Some(h) => match tokio::time::timeout(Duration::from_secs(5), h).await {
+            Ok(Ok(())) => stopped(),
+            Ok(Err(e)) => join_error_reason(e),
+            Err(_) => "it closed its event channel and did not finish".to_string(),
+        },
+        None => stopped(),
+    };
+    DaemonError::TaskFailed { task, reason }
+}
+
 /// The panic message of a task, or how it ended.
 pub(super) fn join_error_reason(e: tokio::task::JoinError) -> String {
     if e.is_cancelled() {
@@ -665,5 +671,29 @@ mod tests {
         let reason = join_error_reason(t.await.unwrap_err());
         assert!(reason.starts_with("panicked: "), "{reason}");
         assert!(reason.contains("must be non-zero"), "{reason}");
+    }
+
+    #[tokio::test]
+    async fn an_essential_task_that_ends_is_a_fatal_error_naming_it() {
+        // Like the network service: it owns the event sender, and the node sees the channel
+        // close when it dies.
+        let (tx, mut rx) = mpsc::channel::<()>(1);
+        let h = tokio::spawn(async move {
+            let _tx = tx;
+            let zero = std::hint::black_box(0u64);
+            let _ = tokio::time::interval(Duration::from_millis(zero));
+        });
+        assert!(rx.recv().await.is_none());
+        let e = task_ended("network", Some(h)).await.to_string();
+        assert!(
+            e.starts_with("the network task failed: panicked: ") && e.contains("non-zero"),
+            "{e}"
+        );
+        let quiet = tokio::spawn(async {});
+        let e = task_ended("network", Some(quiet)).await.to_string();
+        assert_eq!(
+            e,
+            "the network task failed: it stopped without being asked to"
+        );
     }
 }
