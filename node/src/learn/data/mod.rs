@@ -79,7 +79,7 @@ impl Table {
         let mut y = Vec::with_capacity(self.rows.len());
         let mut group_names: Vec<String> = Vec::new();
         let mut group_index: std::collections::HashMap<&str, u32> = Default::default();
-        // Line of the first value past the cap, reported with the total once every row is read.
+        // Row of the first value past the cap, reported with the total once every row is read.
         let mut first_over_cap: Option<usize> = None;
         let mut groups = Vec::new();
         for (r, row) in self.rows.iter().enumerate() {
