@@ -30,6 +30,15 @@ pub enum LedgerError {
         /// What is wrong with it.
         reason: String,
     },
+    /// A key file is unusable: unreadable by its format, a bad field, or open to other users.
+    /// Never carries any of the file's content (its lines hold the secret).
+    #[error("key file {path}: {reason}")]
+    KeyFile {
+        /// The key file.
+        path: String,
+        /// Where and what (`line 4, key `secret_key`: ...`), without the file's content.
+        reason: String,
+    },
     /// The genesis file describes a consortium that cannot work.
     #[error("invalid genesis: {reason}")]
     InvalidGenesis {

@@ -129,8 +129,10 @@ pub struct MemberSpec {
 impl Genesis {
     /// Parse and validate a genesis TOML document.
     pub fn from_toml(text: &str) -> Result<Self, LedgerError> {
+        // One line with the line number and key, like every other file error (toml's own
+        // message spans several lines and quotes the line).
         let mut g: Genesis = toml::from_str(text).map_err(|e| LedgerError::InvalidGenesis {
-            reason: e.to_string(),
+            reason: crate::files::toml_problem(text, &e).to_string(),
         })?;
         g.members.sort_by_key(|a| a.id);
         g.validate()?;

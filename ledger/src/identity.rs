@@ -323,75 +323,73 @@ impl OrgKey {
         )
     }
 
-    /// Write the key to `path`, created with mode 0600; refuses to overwrite an existing file.
+    /// Write the key to `path` with mode 0600 from creation: through a temp file beside it,
+    /// fsynced and renamed, so a failed write leaves no partial secret behind and a retry works.
+    /// Refuses to overwrite an existing file.
     pub fn write_to(&self, path: &Path) -> Result<(), LedgerError> {
-        use std::io::Write;
         let file = KeyFile {
             format: KEY_FILE_FORMAT.into(),
             name: self.name.clone(),
             org_id: self.id(),
             secret_key: hex::encode(self.key.to_bytes()),
         };
-        let text = toml::to_string(&file).map_err(|e| LedgerError::InvalidInput {
-            what: "key file",
-            reason: e.to_string(),
-        })?;
-        let mut opts = std::fs::OpenOptions::new();
-        opts.write(true).create_new(true);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::OpenOptionsExt;
-            opts.mode(0o600);
-        }
-        let io = |e: std::io::Error| LedgerError::Io {
+        // The error names the field only: serde never sees the secret as a failing value.
+        let text = toml::to_string(&file).map_err(|_| LedgerError::KeyFile {
             path: path.display().to_string(),
-            source: e,
-        };
-        let mut f = opts.open(path).map_err(io)?;
-        f.write_all(text.as_bytes()).map_err(io)?;
-        f.sync_all().map_err(io)?;
-        Ok(())
+            reason: "cannot encode the key file".into(),
+        })?;
+        crate::files::write_new_atomic(path, text.as_bytes(), 0o600)
     }
 
-    /// Read a key file written by [`OrgKey::write_to`]; warns (via the error) if it is readable by
-    /// others.
+    /// Read a key file written by [`OrgKey::write_to`]. Refuses a file that group or others may
+    /// read or write. Errors name the file and the line or field, never the content.
     pub fn read_from(path: &Path) -> Result<Self, LedgerError> {
         let io = |e: std::io::Error| LedgerError::Io {
             path: path.display().to_string(),
             source: e,
+        };
+        let bad = |reason: String| LedgerError::KeyFile {
+            path: path.display().to_string(),
+            reason,
         };
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
             let mode = std::fs::metadata(path).map_err(io)?.permissions().mode();
             if mode & 0o077 != 0 {
-                return Err(LedgerError::InvalidInput {
-                    what: "key file",
-                    reason: format!(
-                        "{} is accessible by other users (mode {:o}); run `chmod 600` on it",
-                        path.display(),
-                        mode & 0o777
-                    ),
-                });
+                return Err(bad(format!(
+                    "refusing a key that group or others may access (mode {:o}); run `chmod 600 {}`",
+                    mode & 0o777,
+                    path.display()
+                )));
             }
         }
-        let text = std::fs::read_to_string(path).map_err(io)?;
-        let bad = |reason: String| LedgerError::InvalidInput {
-            what: "key file",
-            reason,
-        };
-        let file: KeyFile =
-            toml::from_str(&text).map_err(|e| bad(format!("{}: {e}", path.display())))?;
+        let bytes = std::fs::read(path).map_err(io)?;
+        // `read_to_string` would say nothing about where; the line is enough and safe to show.
+        let text = String::from_utf8(bytes).map_err(|e| {
+            let line = e.as_bytes()[..e.utf8_error().valid_up_to()]
+                .iter()
+                .filter(|&&b| b == b'\n')
+                .count()
+                + 1;
+            bad(format!("line {line}: not UTF-8 text"))
+        })?;
+        let file: KeyFile = toml::from_str(&text)
+            .map_err(|e| bad(crate::files::toml_problem(&text, &e).to_string()))?;
         if file.format != KEY_FILE_FORMAT {
-            return Err(bad(format!("unknown key file format {:?}", file.format)));
+            return Err(bad(format!(
+                "field `format`: expected {KEY_FILE_FORMAT:?}, found another value"
+            )));
         }
         let secret: [u8; 32] = hex::decode(file.secret_key.trim())
             .ok()
             .and_then(|b| b.try_into().ok())
-            .ok_or_else(|| bad("secret_key must be 64 hex characters".into()))?;
+            .ok_or_else(|| bad("field `secret_key`: must be 64 hex characters".into()))?;
         let key = OrgKey::from_secret(secret, file.name);
         if key.id() != file.org_id {
-            return Err(bad("org_id does not match the secret key".into()));
+            return Err(bad(
+                "field `org_id` does not match the secret key (a mixed-up or edited file)".into(),
+            ));
         }
         Ok(key)
     }
@@ -456,5 +454,68 @@ mod tests {
             "must not overwrite an existing key"
         );
         assert!(!format!("{k:?}").contains(&hex::encode(k.secret_bytes())));
+    }
+
+    #[test]
+    fn key_file_errors_name_the_place_and_never_the_secret() {
+        let dir = tempfile::tempdir().unwrap();
+        let k = OrgKey::generate("Bank A");
+        let good = dir.path().join("good.key");
+        k.write_to(&good).unwrap();
+        let text = std::fs::read_to_string(&good).unwrap();
+        let secret = hex::encode(k.secret_bytes());
+        let write = |name: &str, body: &str| {
+            let p = dir.path().join(name);
+            std::fs::write(&p, body).unwrap();
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::PermissionsExt;
+                std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600)).unwrap();
+            }
+            p
+        };
+        // A syntax error on the secret's line (unterminated string), a bad secret value, a
+        // mismatched org id, a missing field.
+        let cases = [
+            (
+                "syntax.key",
+                text.replace(&format!("\"{secret}\""), &format!("\"{secret}")),
+                "secret_key",
+            ),
+            (
+                "value.key",
+                text.replace(&secret, &format!("{secret}zz")),
+                "secret_key",
+            ),
+            (
+                "org.key",
+                text.replace(&k.id().to_hex(), &OrgKey::generate("x").id().to_hex()),
+                "org_id",
+            ),
+            (
+                "missing.key",
+                text.lines()
+                    .filter(|l| !l.starts_with("org_id"))
+                    .collect::<Vec<_>>()
+                    .join("\n"),
+                "org_id",
+            ),
+        ];
+        for (name, body, field) in cases {
+            let p = write(name, &body);
+            let e = OrgKey::read_from(&p).unwrap_err().to_string();
+            assert!(e.contains(name) && e.contains(field), "{e}");
+            assert!(!e.contains(&secret[..16]), "the secret leaked: {e}");
+        }
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&good, std::fs::Permissions::from_mode(0o640)).unwrap();
+            let e = OrgKey::read_from(&good).unwrap_err().to_string();
+            assert!(
+                e.contains("good.key") && e.contains("640") && e.contains("chmod 600"),
+                "{e}"
+            );
+        }
     }
 }

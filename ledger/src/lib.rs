@@ -10,6 +10,7 @@ pub mod codec;
 pub mod digest;
 pub mod error;
 pub mod export;
+pub mod files;
 pub mod genesis;
 pub mod identity;
 pub mod merkle;

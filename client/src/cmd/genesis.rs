@@ -181,7 +181,9 @@ pub fn run(c: Command) -> anyhow::Result<ExitCode> {
                     a.out.display()
                 );
             }
-            std::fs::write(&a.out, g.to_toml())
+            // Through a temp file and a rename: a half-written genesis would give a different
+            // chain id to whoever copies it.
+            fedledger_ledger::files::write_new_atomic(&a.out, g.to_toml().as_bytes(), 0o644)
                 .with_context(|| format!("writing {}", a.out.display()))?;
             println!("{}", g.chain_id());
             eprintln!(

@@ -1,6 +1,5 @@
 //! `fedledger keygen`: create an organization's identity.
 
-use anyhow::Context;
 use fedledger_ledger::OrgKey;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -25,8 +24,9 @@ pub struct Args {
 /// Run it.
 pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     let key = OrgKey::generate(a.name.clone());
-    key.write_to(&a.out)
-        .with_context(|| format!("writing {}", a.out.display()))?;
+    // The error names the file; nothing partial is left behind, so the same command can be
+    // retried once the cause is fixed.
+    key.write_to(&a.out)?;
     // The node's libp2p identity is the same key: peers dial `/ip4/../tcp/../p2p/PEER_ID`.
     let peer_id = fedledger_node::p2p::peer_of_org(&key.id())
         .map(|p| p.to_string())

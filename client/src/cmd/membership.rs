@@ -66,8 +66,13 @@ fn absolute(p: &Path) -> anyhow::Result<PathBuf> {
 
 /// Run `join`: exec the node with the join settings.
 pub fn join(a: JoinArgs) -> anyhow::Result<ExitCode> {
-    if !(a.epsilon_max.is_finite() && a.epsilon_max > 0.0) {
-        bail!("--epsilon-max must be a positive number");
+    // The node's own check (`membership.join_epsilon_max`), named by the flag the user typed.
+    let most = fedledger_node::daemon::config::MAX_JOIN_EPSILON;
+    if !(a.epsilon_max.is_finite() && a.epsilon_max > 0.0 && a.epsilon_max <= most) {
+        bail!(
+            "--epsilon-max must be in (0, {most}], found {}",
+            a.epsilon_max
+        );
     }
     if a.bootstrap.is_empty() {
         bail!("--bootstrap: give at least one member's address (/ip4/../tcp/../p2p/PEER_ID)");

@@ -31,7 +31,7 @@ fn main() -> ExitCode {
     match run(a) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("fedledger-adversary: {e:#}");
+            eprintln!("fedledger-adversary: {}", describe(&e));
             ExitCode::from(2)
         }
     }
@@ -47,6 +47,21 @@ fn run(a: Args) -> anyhow::Result<()> {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    rt.block_on(daemon::run_adversary(cfg, behaviours))?;
+    rt.block_on(daemon::run_adversary(cfg, behaviours))
+        .map_err(|e| e.in_config_file(&a.config))?;
     Ok(())
+}
+
+/// The error and its causes on one line, skipping a cause whose text is already there (our
+/// errors show their I/O source in their own message).
+fn describe(e: &anyhow::Error) -> String {
+    let mut out = e.to_string();
+    for cause in e.chain().skip(1) {
+        let c = cause.to_string();
+        if !out.contains(&c) {
+            out.push_str(": ");
+            out.push_str(&c);
+        }
+    }
+    out
 }

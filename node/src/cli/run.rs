@@ -37,6 +37,8 @@ pub fn run(a: RunArgs) -> anyhow::Result<ExitCode> {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    rt.block_on(daemon::run(cfg))?;
+    // Data and schema keys are checked when the node loads them: name the file there too.
+    rt.block_on(daemon::run(cfg))
+        .map_err(|e| e.in_config_file(&a.config))?;
     Ok(ExitCode::SUCCESS)
 }

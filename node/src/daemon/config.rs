@@ -214,6 +214,38 @@ impl Default for TrainingSection {
     }
 }
 
+/// `network.heartbeat_ms`: gossipsub's heartbeat; below 10 ms it only burns CPU.
+pub const HEARTBEAT_MS: (u64, u64) = (10, 60_000);
+/// `network.redial_ms`: 0 panics the redial timer; over 10 minutes a lost peer stays lost.
+pub const REDIAL_MS: (u64, u64) = (100, 600_000);
+/// `network.fetch_timeout_ms`: below 100 ms no blob arrives; an hour is already a stuck round.
+pub const FETCH_TIMEOUT_MS: (u64, u64) = (100, 3_600_000);
+/// Most `network.listen` addresses.
+pub const MAX_LISTEN: usize = 16;
+/// Most `network.bootstrap` addresses.
+pub const MAX_BOOTSTRAP: usize = 1024;
+/// `data.synthetic_rows`: at least enough rows to split into training and held-out data.
+pub const SYNTHETIC_ROWS: (u64, u64) = (10, 10_000_000);
+/// `data.synthetic_org`.
+pub const SYNTHETIC_ORG: (u64, u64) = (0, 4095);
+/// Most rows the synthetic generator may build ((synthetic_org + 1) x synthetic_rows).
+pub const MAX_SYNTHETIC_TOTAL_ROWS: u64 = 20_000_000;
+/// Largest `training.lr`: SGD with a larger step diverges on scaled features.
+pub const MAX_LR: f32 = 10.0;
+/// Largest `membership.join_epsilon_max`: far beyond any meaningful privacy guarantee.
+pub const MAX_JOIN_EPSILON: f64 = 1e6;
+
+/// `Err` naming `key` unless `lo <= value <= hi`.
+fn check_range(key: &str, value: u64, (lo, hi): (u64, u64)) -> Result<(), DaemonError> {
+    if (lo..=hi).contains(&value) {
+        return Ok(());
+    }
+    Err(DaemonError::Config {
+        key: key.into(),
+        reason: format!("must be in {lo}..={hi}, found {value}"),
+    })
+}
+
 /// Environment variables that override keys of the file (for containers and scripts).
 pub const ENV_OVERRIDES: [(&str, &str); 7] = [
     ("FEDLEDGER_DATA_DIR", "data_dir"),
@@ -229,23 +261,30 @@ impl NodeConfig {
     /// Read `path`, apply environment overrides, resolve relative paths against the file's
     /// directory, and validate.
     pub fn load(path: &Path) -> Result<Self, DaemonError> {
-        let text = std::fs::read_to_string(path).map_err(|e| DaemonError::Config {
-            key: "-".into(),
-            reason: format!("cannot read {}: {e}", path.display()),
+        let text = std::fs::read_to_string(path).map_err(|e| DaemonError::Io {
+            what: format!("reading the config file {}", path.display()),
+            source: e,
         })?;
-        let mut cfg = Self::parse(&text)?;
+        let mut cfg = Self::parse(&text).map_err(|e| e.in_config_file(path))?;
         cfg.apply_env(|k| std::env::var(k).ok());
         let base = path.parent().unwrap_or(Path::new("."));
         cfg.resolve(base);
-        cfg.validate()?;
+        cfg.validate().map_err(|e| e.in_config_file(path))?;
         Ok(cfg)
     }
 
-    /// Parse TOML text (no overrides, no validation).
+    /// Parse TOML text (no overrides, no validation). The error names the line and key but
+    /// does not quote the line (a config may hold a token).
     pub fn parse(text: &str) -> Result<Self, DaemonError> {
-        toml::from_str(text).map_err(|e| DaemonError::Config {
-            key: "toml".into(),
-            reason: e.to_string(),
+        toml::from_str(text).map_err(|e| {
+            let p = fedledger_ledger::files::toml_problem(text, &e);
+            DaemonError::Config {
+                key: p.key.clone().unwrap_or_else(|| "-".into()),
+                reason: match p.line {
+                    Some(l) => format!("line {l}: {}", p.message),
+                    None => p.message,
+                },
+            }
         })
     }
 
@@ -326,11 +365,33 @@ impl NodeConfig {
                 }
             }
         }
-        if self.network.heartbeat_ms == 0 || self.network.heartbeat_ms > 60_000 {
-            return bad("network.heartbeat_ms", "must be in 1..=60000".into());
+        // Every duration and count has a range: a zero interval panics the timer that uses it
+        // (it took the network task down, silently), and an absurd one disables what it paces.
+        for (key, value, range) in [
+            (
+                "network.heartbeat_ms",
+                self.network.heartbeat_ms,
+                HEARTBEAT_MS,
+            ),
+            ("network.redial_ms", self.network.redial_ms, REDIAL_MS),
+            (
+                "network.fetch_timeout_ms",
+                self.network.fetch_timeout_ms,
+                FETCH_TIMEOUT_MS,
+            ),
+        ] {
+            check_range(key, value, range)?;
         }
-        if self.network.fetch_timeout_ms == 0 {
-            return bad("network.fetch_timeout_ms", "must be positive".into());
+        for (key, list, most) in [
+            ("network.listen", &self.network.listen, MAX_LISTEN),
+            ("network.bootstrap", &self.network.bootstrap, MAX_BOOTSTRAP),
+        ] {
+            if list.len() > most {
+                return bad(
+                    key,
+                    format!("at most {most} addresses, found {}", list.len()),
+                );
+            }
         }
         if !self.status.listen.is_empty() && self.status.listen.parse::<SocketAddr>().is_err() {
             return bad(
@@ -340,8 +401,27 @@ impl NodeConfig {
         }
         match self.data.source.as_str() {
             "synthetic" => {
-                if self.data.synthetic_rows < 10 {
-                    return bad("data.synthetic_rows", "must be at least 10".into());
+                check_range(
+                    "data.synthetic_rows",
+                    self.data.synthetic_rows as u64,
+                    SYNTHETIC_ROWS,
+                )?;
+                check_range(
+                    "data.synthetic_org",
+                    self.data.synthetic_org as u64,
+                    SYNTHETIC_ORG,
+                )?;
+                // The generator builds every organization up to this one before taking its
+                // share, so the product is what costs memory.
+                let total = (self.data.synthetic_org as u64 + 1)
+                    .saturating_mul(self.data.synthetic_rows as u64);
+                if total > MAX_SYNTHETIC_TOTAL_ROWS {
+                    return bad(
+                        "data.synthetic_rows",
+                        format!(
+                            "(synthetic_org + 1) x synthetic_rows = {total} rows would be generated; at most {MAX_SYNTHETIC_TOTAL_ROWS}"
+                        ),
+                    );
                 }
             }
             "csv" => {
@@ -360,13 +440,22 @@ impl NodeConfig {
             }
         }
         if !(self.data.holdout > 0.0 && self.data.holdout < 1.0) {
-            return bad("data.holdout", "must be in (0, 1)".into());
+            return bad(
+                "data.holdout",
+                format!("must be in (0, 1), found {}", self.data.holdout),
+            );
         }
-        if !(self.training.lr.is_finite() && self.training.lr > 0.0) {
-            return bad("training.lr", "must be a positive number".into());
+        if !(self.training.lr.is_finite() && self.training.lr > 0.0 && self.training.lr <= MAX_LR) {
+            return bad(
+                "training.lr",
+                format!("must be in (0, {MAX_LR}], found {}", self.training.lr),
+            );
         }
         if !(self.training.momentum.is_finite() && (0.0..1.0).contains(&self.training.momentum)) {
-            return bad("training.momentum", "must be in [0, 1)".into());
+            return bad(
+                "training.momentum",
+                format!("must be in [0, 1), found {}", self.training.momentum),
+            );
         }
         if !matches!(self.membership.admission.as_str(), "manual" | "auto") {
             return bad(
@@ -378,10 +467,10 @@ impl NodeConfig {
             );
         }
         if let Some(e) = self.membership.join_epsilon_max {
-            if !(e.is_finite() && e > 0.0) {
+            if !(e.is_finite() && e > 0.0 && e <= MAX_JOIN_EPSILON) {
                 return bad(
                     "membership.join_epsilon_max",
-                    "must be a positive number".into(),
+                    format!("must be in (0, {MAX_JOIN_EPSILON}], found {e}"),
                 );
             }
         }
@@ -434,6 +523,88 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("data.path"), "{e}");
+    }
+
+    #[test]
+    fn every_duration_and_count_is_range_checked() {
+        let cases = [
+            (
+                "[network]\nredial_ms = 0\n",
+                "network.redial_ms",
+                "100..=600000",
+            ),
+            (
+                "[network]\nheartbeat_ms = 0\n",
+                "network.heartbeat_ms",
+                "10..=60000",
+            ),
+            (
+                "[network]\nfetch_timeout_ms = 99999999999\n",
+                "network.fetch_timeout_ms",
+                "100..=3600000",
+            ),
+            (
+                "[data]\nsynthetic_rows = 5\n",
+                "data.synthetic_rows",
+                "10..=10000000",
+            ),
+            (
+                "[data]\nsynthetic_org = 100000\n",
+                "data.synthetic_org",
+                "0..=4095",
+            ),
+            (
+                "[data]\nsynthetic_org = 4000\nsynthetic_rows = 100000\n",
+                "data.synthetic_rows",
+                "20000000",
+            ),
+            ("[data]\nholdout = 1.0\n", "data.holdout", "(0, 1)"),
+            ("[training]\nlr = 0.0\n", "training.lr", "(0, 10]"),
+            ("[training]\nlr = 1e9\n", "training.lr", "(0, 10]"),
+            (
+                "[training]\nmomentum = -0.5\n",
+                "training.momentum",
+                "[0, 1)",
+            ),
+            (
+                "[membership]\njoin_epsilon_max = -1.0\n",
+                "membership.join_epsilon_max",
+                "(0, ",
+            ),
+        ];
+        for (extra, key, range) in cases {
+            let e = NodeConfig::parse(&format!("{MINIMAL}{extra}"))
+                .unwrap()
+                .validate()
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(key) && e.contains(range), "{extra}: {e}");
+        }
+    }
+
+    #[test]
+    fn load_names_the_file_and_parse_errors_name_line_and_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("node.toml");
+        std::fs::write(&p, format!("{MINIMAL}[network]\nredial_ms = 0\n")).unwrap();
+        let e = NodeConfig::load(&p).unwrap_err().to_string();
+        assert!(
+            e.contains("node.toml") && e.contains("network.redial_ms"),
+            "{e}"
+        );
+        std::fs::write(&p, format!("{MINIMAL}[network]\nredial_ms = \"soon\"\n")).unwrap();
+        let e = NodeConfig::load(&p).unwrap_err().to_string();
+        assert!(
+            e.contains("node.toml") && e.contains("line 5") && e.contains("network.redial_ms"),
+            "{e}"
+        );
+        std::fs::write(&p, format!("{MINIMAL}[network]\nredial = 5\n")).unwrap();
+        let e = NodeConfig::load(&p).unwrap_err().to_string();
+        assert!(e.contains("unknown field `redial`"), "{e}");
+        let e = NodeConfig::load(&dir.path().join("missing.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("missing.toml"), "{e}");
     }
 
     #[test]

@@ -42,6 +42,8 @@ pub(super) enum Internal {
     Blocks { org: OrgId, blocks: Vec<Block> },
     /// A sync attempt finished (successfully or not): another may start.
     SyncDone(super::sync::SyncReport),
+    /// An essential background task panicked: the node stops with this reason.
+    Failed { task: &'static str, reason: String },
 }
 
 /// An update announced for the current round.
@@ -100,6 +102,9 @@ pub struct Node {
     pub(super) last_sync_probe: Instant,
     pub(super) last_reannounce: Instant,
     pub(super) net: NetworkHandle,
+    /// The network service's task. It ends only when told to, so ending earlier (a panic, as a
+    /// zero redial interval once caused) is fatal; this handle says why.
+    pub(super) net_task: Option<tokio::task::JoinHandle<()>>,
     /// Answers peers' fetches off this loop.
     pub(super) fetch_server: super::serve::FetchServer,
     pub(super) tx: mpsc::UnboundedSender<Internal>,
@@ -239,7 +244,7 @@ impl Node {
                 redial_every: Duration::from_millis(cfg.network.redial_ms),
             },
         )?;
-        tokio::spawn(service.run());
+        let net_task = tokio::spawn(service.run());
         shared.attach_network_stats(net.stats().clone());
         let fetch_server =
             super::serve::FetchServer::new(store.clone(), net.stats().clone(), shared.clone());
@@ -296,6 +301,7 @@ impl Node {
             last_sync_probe: Instant::now(),
             last_reannounce: Instant::now(),
             net,
+            net_task: Some(net_task),
             fetch_server,
             tx,
             shared,
@@ -337,7 +343,8 @@ impl Node {
             tokio::select! {
                 ev = events.recv() => match ev {
                     Some(ev) => self.on_network(ev).await,
-                    None => break Ok(()),
+                    // Only the network service sends events, and it stops only when we tell it to.
+                    None => break Err(self.network_ended().await),
                 },
                 Some(i) = internal.recv() => {
                     if let Err(e) = self.on_internal(i).await {
@@ -362,6 +369,11 @@ impl Node {
         self.store.flush()?;
         info!(target: TARGET, height = self.consensus.chain().height(), "stopped");
         result
+    }
+
+    /// Why the network service's task ended without being asked to (its panic message).
+    async fn network_ended(&mut self) -> DaemonError {
+        task_ended("network", self.net_task.take()).await
     }
 
     /// Feed queued events to consensus and execute the actions, in order.
@@ -528,6 +540,9 @@ impl Node {
                 }
             }
             Internal::SyncDone(r) => self.on_sync_done(r),
+            Internal::Failed { task, reason } => {
+                return Err(DaemonError::TaskFailed { task, reason })
+            }
         }
         Ok(())
     }
@@ -585,6 +600,46 @@ impl Node {
     }
 }
 
+/// The fatal error for an essential task that ended on its own: its panic message, or that it
+/// stopped. Called once its channel has closed, so the task is finishing or finished.
+pub(super) async fn task_ended(
+    task: &'static str,
+    handle: Option<tokio::task::JoinHandle<()>>,
+) -> DaemonError {
+    let stopped = || "it stopped without being asked to".to_string();
+    let reason = match handle {
+        Some(h) => match tokio::time::timeout(Duration::from_secs(5), h).await {
+            Ok(Ok(())) => stopped(),
+            Ok(Err(e)) => join_error_reason(e),
+            Err(_) => "it closed its event channel and did not finish".to_string(),
+        },
+        None => stopped(),
+    };
+    DaemonError::TaskFailed { task, reason }
+}
+
+/// The panic message of a task, or how it ended.
+pub(super) fn join_error_reason(e: tokio::task::JoinError) -> String {
+    if e.is_cancelled() {
+        return "it was cancelled".into();
+    }
+    match e.try_into_panic() {
+        Ok(payload) => panic_message(payload.as_ref()),
+        Err(e) => e.to_string(),
+    }
+}
+
+/// The text of a panic payload (`panic!` gives `&str` or `String`).
+pub(super) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        format!("panicked: {s}")
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        format!("panicked: {s}")
+    } else {
+        "panicked".into()
+    }
+}
+
 /// Wall-clock milliseconds, for log lines that tools correlate across nodes.
 pub(super) fn unix_ms() -> u64 {
     std::time::SystemTime::now()
@@ -600,4 +655,45 @@ fn signal_term() -> Result<tokio::signal::unix::Signal, DaemonError> {
             source: e,
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_panicking_task_reports_its_message() {
+        let t = tokio::spawn(async {
+            let zero = std::hint::black_box(0u64);
+            // What `redial_ms = 0` did to the network task.
+            let _ = tokio::time::interval(Duration::from_millis(zero));
+        });
+        let reason = join_error_reason(t.await.unwrap_err());
+        assert!(reason.starts_with("panicked: "), "{reason}");
+        assert!(reason.contains("must be non-zero"), "{reason}");
+    }
+
+    #[tokio::test]
+    async fn an_essential_task_that_ends_is_a_fatal_error_naming_it() {
+        // Like the network service: it owns the event sender, and the node sees the channel
+        // close when it dies.
+        let (tx, mut rx) = mpsc::channel::<()>(1);
+        let h = tokio::spawn(async move {
+            let _tx = tx;
+            let zero = std::hint::black_box(0u64);
+            let _ = tokio::time::interval(Duration::from_millis(zero));
+        });
+        assert!(rx.recv().await.is_none());
+        let e = task_ended("network", Some(h)).await.to_string();
+        assert!(
+            e.starts_with("the network task failed: panicked: ") && e.contains("non-zero"),
+            "{e}"
+        );
+        let quiet = tokio::spawn(async {});
+        let e = task_ended("network", Some(quiet)).await.to_string();
+        assert_eq!(
+            e,
+            "the network task failed: it stopped without being asked to"
+        );
+    }
 }

@@ -13,6 +13,25 @@ pub enum DaemonError {
         /// What is wrong with it.
         reason: String,
     },
+    /// A key of the config file is missing or wrong (a [`DaemonError::Config`] with its file).
+    #[error("{file}: config key `{key}`: {reason}")]
+    ConfigFile {
+        /// The config file.
+        file: String,
+        /// The key, dotted (`network.redial_ms`).
+        key: String,
+        /// What is wrong with it, with the allowed range.
+        reason: String,
+    },
+    /// A task the node cannot run without (the network service, local training) panicked or
+    /// ended on its own. The node stops rather than keep running deaf or idle.
+    #[error("the {task} task failed: {reason}")]
+    TaskFailed {
+        /// Which task.
+        task: &'static str,
+        /// The panic message, or how it ended.
+        reason: String,
+    },
     /// The stored ledger fails verification: the node refuses to run on it.
     #[error("the stored ledger is invalid at height {height}: {reason}")]
     TamperedLedger {
@@ -41,4 +60,18 @@ pub enum DaemonError {
         /// The I/O error.
         source: std::io::Error,
     },
+}
+
+impl DaemonError {
+    /// Name the config file in a [`DaemonError::Config`]; other errors are returned unchanged.
+    pub fn in_config_file(self, file: &std::path::Path) -> DaemonError {
+        match self {
+            DaemonError::Config { key, reason } => DaemonError::ConfigFile {
+                file: file.display().to_string(),
+                key,
+                reason,
+            },
+            other => other,
+        }
+    }
 }

@@ -9,7 +9,6 @@ use crate::learn::metrics::evaluate_model;
 use crate::learn::model::Architecture;
 use crate::learn::train::{train_local, DpSettings, TrainConfig};
 use crate::learn::LearnError;
-use fedledger_ledger::block::limits::{MAX_GROUPS, MAX_GROUP_NAME_BYTES};
 use fedledger_ledger::block::{DpSpend, LocalMetrics};
 use fedledger_ledger::{Digest, Genesis, OrgId};
 
@@ -87,30 +86,8 @@ impl Learner {
                 ),
             ));
         }
-        // Peers reject announcements outside the ledger's honest ranges, so a group column they
-        // would refuse is an error here, not a silent loss of every round's update.
-        if dataset.group_names.len() > MAX_GROUPS {
-            return Err(cfg_err(
-                "data.schema",
-                format!(
-                    "the group column has {} distinct values; fairness metrics allow at most {MAX_GROUPS}",
-                    dataset.group_names.len()
-                ),
-            ));
-        }
-        if let Some(long) = dataset
-            .group_names
-            .iter()
-            .find(|n| n.len() > MAX_GROUP_NAME_BYTES)
-        {
-            return Err(cfg_err(
-                "data.schema",
-                format!(
-                    "group value {:?}... is longer than {MAX_GROUP_NAME_BYTES} bytes",
-                    long.chars().take(32).collect::<String>()
-                ),
-            ));
-        }
+        // The group column's cardinality and value lengths are checked as the data is encoded
+        // (`Table::encode`), against the same limits peers apply to announcements.
         let arch = Architecture::from_spec(&genesis.model)?;
         if dataset.num_features() != arch.features {
             return Err(cfg_err(

@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 /// The most a proposal's entries may take: the gossip limit less room for the header, the
 /// signature, the envelope and membership changes.
 const MAX_PROPOSAL_ENTRY_BYTES: usize = MAX_GOSSIP_BYTES - 128 * 1024;
-use tracing::{debug, info, warn};
+use tracing::{debug, error, info, warn};
 
 impl Node {
     /// Everything that may have become possible since the last event.
@@ -190,8 +190,20 @@ impl Node {
         let params = self.model.params.clone();
         let tx = self.tx.clone();
         tokio::task::spawn_blocking(move || {
-            let result = learner.train(h, &params).map_err(|e| e.to_string());
-            let _ = tx.send(super::driver::Internal::Trained { round: h, result });
+            // A panic here would leave `training` set forever: the member would stop contributing
+            // without a word. It is a bug, so it stops the node, saying so.
+            let run = std::panic::AssertUnwindSafe(|| learner.train(h, &params));
+            let msg = match std::panic::catch_unwind(run) {
+                Ok(result) => super::driver::Internal::Trained {
+                    round: h,
+                    result: result.map_err(|e| e.to_string()),
+                },
+                Err(p) => super::driver::Internal::Failed {
+                    task: "training",
+                    reason: super::driver::panic_message(p.as_ref()),
+                },
+            };
+            let _ = tx.send(msg);
         });
         Ok(())
     }
@@ -205,7 +217,8 @@ impl Node {
         let u = match result {
             Ok(u) => u,
             Err(e) => {
-                warn!(target: TARGET, round, error = %e, "local training failed; skipping this round");
+                // An error, not a warning: a member that fails every round contributes nothing.
+                error!(target: TARGET, round, error = %e, "local training failed; skipping this round");
                 return Ok(());
             }
         };

@@ -232,6 +232,12 @@ impl NetworkService {
         config: NetworkConfig,
     ) -> Result<(NetworkService, NetworkHandle, mpsc::Receiver<NetworkEvent>), NetworkError> {
         let setup = |e: String| NetworkError::Setup(e);
+        // Both become timer periods, and a zero period panics the service's task.
+        if config.redial_every.is_zero() || config.heartbeat.is_zero() {
+            return Err(setup(
+                "the heartbeat and redial intervals must be positive".into(),
+            ));
+        }
         let heartbeat = config.heartbeat;
         let mut swarm = libp2p::SwarmBuilder::with_existing_identity(keypair_for(key))
             .with_tokio()

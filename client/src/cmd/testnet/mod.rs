@@ -186,6 +186,35 @@ pub fn run(mut a: Args) -> anyhow::Result<ExitCode> {
     if a.nodes < 1 || a.rounds < 1 {
         bail!("need at least one node and one round");
     }
+    // Out-of-range flags are refused here, naming the flag, rather than as a node that fails to
+    // start (its config carries --rows) or a genesis error about a key the user never typed.
+    if !(10..=10_000_000).contains(&a.rows) {
+        bail!("--rows must be in 10..=10000000, found {}", a.rows);
+    }
+    for (flag, v) in [
+        ("--collect-timeout-ms", a.collect_timeout_ms),
+        ("--view-timeout-ms", a.view_timeout_ms),
+    ] {
+        if !(1..=3_600_000).contains(&v) {
+            bail!("{flag} must be in 1..=3600000, found {v}");
+        }
+    }
+    if !(a.epsilon_max.is_finite()
+        && a.epsilon_max > 0.0
+        && a.epsilon_max <= fedledger_node::daemon::config::MAX_JOIN_EPSILON)
+    {
+        bail!(
+            "--epsilon-max must be in (0, {}], found {}",
+            fedledger_node::daemon::config::MAX_JOIN_EPSILON,
+            a.epsilon_max
+        );
+    }
+    if !(a.noise_multiplier.is_finite() && a.noise_multiplier >= 0.0) {
+        bail!(
+            "--noise-multiplier must be a number >= 0, found {}",
+            a.noise_multiplier
+        );
+    }
     if a.byzantine > 0 && a.attack.is_none() && a.adversary.is_none() {
         bail!("--byzantine needs --attack NAME or --adversary NAME");
     }

@@ -156,6 +156,84 @@ values = ["No", "Yes"]
     }
 
     #[test]
+    fn values_a_member_could_not_train_on_are_refused_at_load() {
+        let cases = [
+            // finite as f64, inf as f32: training would fail every round
+            ("No,No,1e300\n", ":3:", "balance", "f32"),
+            ("No,No,-1e41\n", ":3:", "balance", "f32"),
+            ("No,No,inf\n", ":3:", "balance", "finite"),
+            ("No,No,-Infinity\n", ":3:", "balance", "finite"),
+            ("No,No,nan\n", ":3:", "balance", "finite"),
+            ("No,No,\n", ":3:", "balance", "empty cell"),
+            ("No,No,1,2\n", ":3:", "", "4 fields"),
+            (",No,1\n", ":3:", "default", "empty label"),
+        ];
+        for (row, at, column, what) in cases {
+            let e = load_str(&format!("default,student,balance\nNo,No,1\n{row}"))
+                .unwrap_err()
+                .to_string();
+            assert!(e.starts_with("f.csv"), "{e}");
+            assert!(
+                e.contains(at) && e.contains(&format!("{column:?}")) && e.contains(what),
+                "{row}: {e}"
+            );
+        }
+        // 3e38 still fits f32
+        assert!(load_str("default,student,balance\nNo,No,3e38\n").is_ok());
+    }
+
+    #[test]
+    fn a_group_column_beyond_the_ledger_limit_is_refused_with_the_count() {
+        use fedledger_ledger::block::limits::MAX_GROUPS;
+        const GROUPED: &str = r#"
+[label]
+column = "default"
+positive = "Yes"
+[group]
+column = "customer"
+[[numeric]]
+column = "balance"
+"#;
+        let schema = Schema::from_toml(GROUPED, "s").unwrap();
+        let mut csv = String::from("default,customer,balance\n");
+        for i in 0..1000 {
+            csv.push_str(&format!("No,c{i},1\n"));
+        }
+        let e = read_table(csv.as_bytes(), "g.csv")
+            .unwrap()
+            .encode(&schema)
+            .unwrap_err()
+            .to_string();
+        // The first row past the cap is row MAX_GROUPS + 1, on line MAX_GROUPS + 2.
+        assert!(
+            e.contains(&format!("g.csv:{}:", MAX_GROUPS + 2))
+                && e.contains("\"customer\"")
+                && e.contains("1000 distinct values")
+                && e.contains(&format!("at most {MAX_GROUPS}")),
+            "{e}"
+        );
+        let mut csv = String::from("default,customer,balance\n");
+        for i in 0..MAX_GROUPS {
+            csv.push_str(&format!("No,c{i},1\nYes,c{i},2\n"));
+        }
+        let d = read_table(csv.as_bytes(), "g.csv")
+            .unwrap()
+            .encode(&schema)
+            .unwrap();
+        assert_eq!(d.group_names.len(), MAX_GROUPS);
+        let long = "x".repeat(200);
+        let e = read_table(
+            format!("default,customer,balance\nNo,{long},1\n").as_bytes(),
+            "g.csv",
+        )
+        .unwrap()
+        .encode(&schema)
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("g.csv:2:") && e.contains("200 bytes"), "{e}");
+    }
+
+    #[test]
     fn loads_from_disk() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("d.csv");

@@ -5,6 +5,7 @@ pub mod schema;
 pub mod synth;
 
 use crate::learn::error::LearnError;
+use fedledger_ledger::block::limits::{MAX_GROUPS, MAX_GROUP_NAME_BYTES};
 use ndarray::{Array2, Axis};
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
@@ -77,6 +78,9 @@ impl Table {
         let mut x = Array2::<f32>::zeros((self.rows.len(), width));
         let mut y = Vec::with_capacity(self.rows.len());
         let mut group_names: Vec<String> = Vec::new();
+        let mut group_index: std::collections::HashMap<&str, u32> = Default::default();
+        // Row of the first value past the cap, reported with the total once every row is read.
+        let mut first_over_cap: Option<usize> = None;
         let mut groups = Vec::new();
         for (r, row) in self.rows.iter().enumerate() {
             // Tables from the CSV reader are rectangular; one built by hand might not be.
@@ -92,6 +96,9 @@ impl Table {
                 ));
             }
             let label = row[label_col].trim();
+            if label.is_empty() {
+                return Err(err(r, &schema.label.column, "empty label".into()));
+            }
             y.push(
                 schema
                     .class_of(label)
@@ -99,6 +106,9 @@ impl Table {
             );
             for (j, (spec, &c)) in schema.numeric.iter().zip(&numeric).enumerate() {
                 let raw = row[c].trim();
+                if raw.is_empty() {
+                    return Err(err(r, &spec.column, "empty cell (not a number)".into()));
+                }
                 let v: f64 = raw
                     .parse()
                     .map_err(|_| err(r, &spec.column, format!("{raw:?} is not a number")))?;
@@ -119,15 +129,40 @@ impl Table {
             }
             if let Some(g) = group_col {
                 let name = row[g].trim();
-                let idx = match group_names.iter().position(|n| n == name) {
-                    Some(i) => i,
-                    None => {
-                        group_names.push(name.to_string());
-                        group_names.len() - 1
+                let column = schema.group.as_ref().map_or("", |s| s.column.as_str());
+                // Peers refuse metrics with longer group values or more groups than the ledger
+                // allows, so such data would silently lose every round's update.
+                if name.len() > MAX_GROUP_NAME_BYTES {
+                    return Err(err(
+                        r,
+                        column,
+                        format!(
+                            "group value of {} bytes, at most {MAX_GROUP_NAME_BYTES} allowed",
+                            name.len()
+                        ),
+                    ));
+                }
+                let next = group_index.len() as u32;
+                let idx = *group_index.entry(name).or_insert(next);
+                if idx == next {
+                    group_names.push(name.to_string());
+                    if group_names.len() > MAX_GROUPS && first_over_cap.is_none() {
+                        first_over_cap = Some(r);
                     }
-                };
-                groups.push(idx as u32);
+                }
+                groups.push(idx);
             }
+        }
+        if let (Some(r), Some(g)) = (first_over_cap, &schema.group) {
+            return Err(err(
+                r,
+                &g.column,
+                format!(
+                    "the group column has {} distinct values, at most {MAX_GROUPS} allowed (the ledger's limit on fairness groups); this row has value number {}",
+                    group_names.len(),
+                    MAX_GROUPS + 1
+                ),
+            ));
         }
         // Group indices follow sorted names so that reports are ordered the same everywhere.
         let mut order: Vec<usize> = (0..group_names.len()).collect();

@@ -124,7 +124,15 @@ impl NumericSpec {
                 (v - lo) / (self.max.unwrap_or(1.0) - lo)
             }
         };
-        Ok(scaled as f32)
+        // Finite as f64 is not enough: 1e300 becomes inf as f32, and training on it fails every
+        // round while the node looks healthy.
+        let narrowed = scaled as f32;
+        if !narrowed.is_finite() {
+            return Err(format!(
+                "value {raw:e} is {scaled:.3e} after scaling, outside the f32 range (about ±3.4e38)"
+            ));
+        }
+        Ok(narrowed)
     }
 }
 
