@@ -65,7 +65,7 @@ impl AdminToken {
     pub fn write(&self, path: &Path) -> Result<(), TokenError> {
         let err = |p: &Path| {
             let p = p.to_path_buf();
-            move |source| TokenError { path: p, source }
+            move |source: std::io::Error| TokenError { path: p, source }
         };
         let tmp = path.with_extension(format!("token.tmp.{}", std::process::id()));
         // A stale temporary from a crashed start may exist; its mode is ours to replace.
