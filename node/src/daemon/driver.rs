@@ -492,7 +492,7 @@ impl Node {
                 }
             })
             .collect();
-        self.shared.update(|s, c| {
+        self.shared.update(|s, _| {
             s.members = members;
             s.height = h;
             s.last_block_hash = block.header.hash().to_hex();

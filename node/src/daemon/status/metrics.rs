@@ -70,9 +70,9 @@ impl Collector for NodeCollector {
     fn encode(&self, mut enc: DescriptorEncoder<'_>) -> Result<(), std::fmt::Error> {
         let (s, c) = self.shared.snapshot();
         let e = &mut enc;
-        gauge(e, "fedledger_height", "Last committed height.", s.height as i64)?;
-        gauge(e, "fedledger_view", "Consensus view at the next height.", s.view as i64)?;
-        gauge(e, "fedledger_peers", "Connected peers.", s.peers as i64)?;
+        gauge(e, "fedledger_height", "Last committed height.", s.height)?;
+        gauge(e, "fedledger_view", "Consensus view at the next height.", s.view)?;
+        gauge(e, "fedledger_peers", "Connected peers.", s.peers as u64)?;
         counter(e, "fedledger_rounds", "Rounds committed since start.", c.rounds)?;
         gauge(
             e,
@@ -111,7 +111,7 @@ impl Collector for NodeCollector {
                 e,
                 "fedledger_process_peak_resident_bytes",
                 "Peak resident memory of this process (VmHWM).",
-                peak as i64,
+                peak,
             )?;
         }
         // Zero counts are left out (a reason appears with its first rejection), as before.
