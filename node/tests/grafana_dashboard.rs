@@ -76,7 +76,10 @@ fn served(text: &str) -> (BTreeSet<String>, BTreeSet<String>) {
 }
 
 fn dashboard_exprs() -> Vec<String> {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../configs/grafana-dashboard.json");
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../configs/grafana-dashboard.json"
+    );
     let v: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
     assert_eq!(
@@ -135,7 +138,10 @@ async fn every_dashboard_metric_is_served() {
 
     let text = metrics::encode(&registry);
     let (sampled, described) = served(&text);
-    assert!(sampled.contains("libp2p_gossipsub_messages_total"), "{text}");
+    assert!(
+        sampled.contains("libp2p_gossipsub_messages_total"),
+        "{text}"
+    );
     assert!(
         sampled.contains("libp2p_swarm_connections_established_total"),
         "{text}"

@@ -163,7 +163,13 @@ mod tests {
         assert_eq!(code(&settings(false), lo, &h), Err(403));
         h.remove(header::HOST);
         assert_eq!(code(&settings(false), lo, &h), Err(403));
-        for ok_host in ["localhost:7180", "[::1]:7180", "[::1]", "10.1.2.3", "LOCALHOST"] {
+        for ok_host in [
+            "localhost:7180",
+            "[::1]:7180",
+            "[::1]",
+            "10.1.2.3",
+            "LOCALHOST",
+        ] {
             h.insert(header::HOST, HeaderValue::from_str(ok_host).unwrap());
             assert_eq!(code(&settings(false), lo, &h), Ok(()), "{ok_host}");
         }
@@ -178,14 +184,23 @@ mod tests {
             assert_eq!(code(&settings(false), lo, &h), Err(403), "{bad_origin}");
         }
         let mut h = good.clone();
-        h.insert(header::ORIGIN, HeaderValue::from_static("http://localhost:7180"));
+        h.insert(
+            header::ORIGIN,
+            HeaderValue::from_static("http://localhost:7180"),
+        );
         assert_eq!(code(&settings(false), lo, &h), Ok(()));
         let mut h = good.clone();
         h.remove(header::AUTHORIZATION);
         assert_eq!(code(&settings(false), lo, &h), Err(401));
-        h.insert(header::AUTHORIZATION, HeaderValue::from_static("Basic Zm9vOmJhcg=="));
+        h.insert(
+            header::AUTHORIZATION,
+            HeaderValue::from_static("Basic Zm9vOmJhcg=="),
+        );
         assert_eq!(code(&settings(false), lo, &h), Err(401));
-        h.insert(header::AUTHORIZATION, HeaderValue::from_static("Bearer nope"));
+        h.insert(
+            header::AUTHORIZATION,
+            HeaderValue::from_static("Bearer nope"),
+        );
         assert_eq!(code(&settings(false), lo, &h), Err(403));
         // An IPv4-mapped loopback peer (dual-stack listener) is loopback.
         let mapped = Some("[::ffff:127.0.0.1]:5".parse().unwrap());

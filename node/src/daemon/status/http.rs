@@ -104,11 +104,19 @@ async fn admit(State(st): State<AppState>, Query(q): Query<AdmitQuery>) -> Respo
         Ok(o) => o,
         Err(e) => return (StatusCode::BAD_REQUEST, format!("bad org id: {e}\n")).into_response(),
     };
-    queue(&st.shared, AdminCommand::Admit(org), format!("approval of {} queued\n", org.short()))
+    queue(
+        &st.shared,
+        AdminCommand::Admit(org),
+        format!("approval of {} queued\n", org.short()),
+    )
 }
 
 async fn leave(State(st): State<AppState>) -> Response {
-    queue(&st.shared, AdminCommand::Leave, "leave request queued\n".into())
+    queue(
+        &st.shared,
+        AdminCommand::Leave,
+        "leave request queued\n".into(),
+    )
 }
 
 fn queue(shared: &Shared, c: AdminCommand, ok: String) -> Response {

@@ -71,9 +71,19 @@ impl Collector for NodeCollector {
         let (s, c) = self.shared.snapshot();
         let e = &mut enc;
         gauge(e, "fedledger_height", "Last committed height.", s.height)?;
-        gauge(e, "fedledger_view", "Consensus view at the next height.", s.view)?;
+        gauge(
+            e,
+            "fedledger_view",
+            "Consensus view at the next height.",
+            s.view,
+        )?;
         gauge(e, "fedledger_peers", "Connected peers.", s.peers as u64)?;
-        counter(e, "fedledger_rounds", "Rounds committed since start.", c.rounds)?;
+        counter(
+            e,
+            "fedledger_rounds",
+            "Rounds committed since start.",
+            c.rounds,
+        )?;
         gauge(
             e,
             "fedledger_round_seconds_last",
@@ -104,7 +114,12 @@ impl Collector for NodeCollector {
             "Blocks received through sync.",
             c.synced_blocks,
         )?;
-        gauge(e, "fedledger_epsilon_spent", "Epsilon spent on the ledger.", s.budget.spent)?;
+        gauge(
+            e,
+            "fedledger_epsilon_spent",
+            "Epsilon spent on the ledger.",
+            s.budget.spent,
+        )?;
         gauge(e, "fedledger_epsilon_cap", "Epsilon cap.", s.budget.cap)?;
         if let Some(peak) = peak_rss_bytes() {
             gauge(
@@ -212,7 +227,10 @@ mod tests {
         ] {
             assert!(t.contains(line), "{line:?} missing from\n{t}");
         }
-        assert!(t.contains("fedledger_round_seconds_bucket{le=\"0.8\"} 2\n"), "{t}");
+        assert!(
+            t.contains("fedledger_round_seconds_bucket{le=\"0.8\"} 2\n"),
+            "{t}"
+        );
         assert!(t.ends_with("# EOF\n"), "{t}");
     }
 }

@@ -65,21 +65,35 @@ async fn refused_admin_requests_queue_nothing() {
         (format!("POST /leave HTTP/1.1\r\n{host}"), 401),
         // wrong token
         (
-            format!("POST /admit?org={org} HTTP/1.1\r\n{host}\r\nAuthorization: Bearer {}", "0".repeat(64)),
+            format!(
+                "POST /admit?org={org} HTTP/1.1\r\n{host}\r\nAuthorization: Bearer {}",
+                "0".repeat(64)
+            ),
             403,
         ),
         // a web page elsewhere, with the right token even
         (
-            format!("POST /admit?org={org} HTTP/1.1\r\n{host}\r\n{auth}\r\nOrigin: http://evil.example"),
+            format!(
+                "POST /admit?org={org} HTTP/1.1\r\n{host}\r\n{auth}\r\nOrigin: http://evil.example"
+            ),
             403,
         ),
-        (format!("POST /leave HTTP/1.1\r\n{host}\r\n{auth}\r\nOrigin: null"), 403),
+        (
+            format!("POST /leave HTTP/1.1\r\n{host}\r\n{auth}\r\nOrigin: null"),
+            403,
+        ),
         // DNS rebinding: our address under someone else's name
         (
-            format!("POST /admit?org={org} HTTP/1.1\r\nHost: evil.example:{}\r\n{auth}", addr.port()),
+            format!(
+                "POST /admit?org={org} HTTP/1.1\r\nHost: evil.example:{}\r\n{auth}",
+                addr.port()
+            ),
             403,
         ),
-        (format!("POST /leave HTTP/1.1\r\nHost: rebind.example\r\n{auth}"), 403),
+        (
+            format!("POST /leave HTTP/1.1\r\nHost: rebind.example\r\n{auth}"),
+            403,
+        ),
     ];
     for (head, want) in &cases {
         let (code, body) = request(addr, head).await;
@@ -87,7 +101,11 @@ async fn refused_admin_requests_queue_nothing() {
         assert_eq!(shared.admin_queued(), 0, "{head} queued something");
     }
     // A bad org id with the right token is a 400, and queues nothing either.
-    let (code, _) = request(addr, &format!("POST /admit?org=zz HTTP/1.1\r\n{host}\r\n{auth}")).await;
+    let (code, _) = request(
+        addr,
+        &format!("POST /admit?org=zz HTTP/1.1\r\n{host}\r\n{auth}"),
+    )
+    .await;
     assert_eq!(code, 400);
     assert_eq!(shared.admin_queued(), 0);
 }
@@ -109,7 +127,10 @@ async fn admin_requests_with_the_token_are_queued() {
     assert_eq!(code, 202, "{body}");
     let (code, body) = request(
         addr,
-        &format!("POST /leave HTTP/1.1\r\nHost: localhost:{}\r\n{auth}", addr.port()),
+        &format!(
+            "POST /leave HTTP/1.1\r\nHost: localhost:{}\r\n{auth}",
+            addr.port()
+        ),
     )
     .await;
     assert_eq!(code, 202, "{body}");
@@ -187,7 +208,11 @@ async fn accept_errors_back_off_instead_of_spinning() {
     let mut want = Backoff::default();
     for w in at.windows(2) {
         let pause = want.next_delay();
-        assert!(w[1] - w[0] >= pause, "retried after {:?}, pause {pause:?}", w[1] - w[0]);
+        assert!(
+            w[1] - w[0] >= pause,
+            "retried after {:?}, pause {pause:?}",
+            w[1] - w[0]
+        );
     }
 }
 
@@ -210,7 +235,8 @@ async fn ten_thousand_idle_connections_do_not_lock_out_status() {
     for i in 0..n {
         idle.push(TcpStream::connect(addr).await.expect("connect"));
         if i % 2_000 == 1_999 {
-            let (code, body) = request(addr, &format!("GET /status HTTP/1.1\r\nHost: {addr}")).await;
+            let (code, body) =
+                request(addr, &format!("GET /status HTTP/1.1\r\nHost: {addr}")).await;
             assert_eq!(code, 200, "after {} idle connections: {body}", i + 1);
         }
     }
@@ -229,7 +255,10 @@ async fn ten_thousand_idle_connections_do_not_lock_out_status() {
     }
     // A half-sent request head holds a slot like an idle connection; it does not block anyone.
     let mut partial = TcpStream::connect(addr).await.unwrap();
-    partial.write_all(b"GET /status HTTP/1.1\r\nHost: x\r\n").await.unwrap();
+    partial
+        .write_all(b"GET /status HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .unwrap();
     let (code, _) = request(addr, &format!("GET /metrics HTTP/1.1\r\nHost: {addr}")).await;
     assert_eq!(code, 200);
     drop(idle);
