@@ -225,11 +225,20 @@ fn idle_connection_flood_does_not_stop_status_or_rounds() {
             "NOTICE: RLIMIT_NOFILE hard limit {limit} < {want}: scaled down to {n} idle connections"
         );
     }
-    let mut net = Testnet::setup(&[&["--nodes", "4", "--rounds", "40"][..], &FAST].concat());
+    // A budget that lasts past the flood: at the default cap members stop contributing after
+    // about 20 rounds, and the flood itself takes several rounds.
+    let mut net = Testnet::setup(
+        &[
+            &["--nodes", "4", "--rounds", "60", "--epsilon-max", "100"][..],
+            &FAST,
+        ]
+        .concat(),
+    );
     net.start_all();
     net.wait_height(&[0, 1, 2, 3], 2, Duration::from_secs(60));
     let target: std::net::SocketAddr = net.nodes[2].status.parse().unwrap();
     let mut idle = Vec::with_capacity(n);
+    let t = std::time::Instant::now();
     for _ in 0..n {
         match std::net::TcpStream::connect_timeout(&target, Duration::from_secs(10)) {
             Ok(s) => idle.push(s),
@@ -237,6 +246,10 @@ fn idle_connection_flood_does_not_stop_status_or_rounds() {
         }
     }
     let h = net.height(2);
+    println!(
+        "{n} idle connections opened in {:?}; node 2 at height {h}",
+        t.elapsed()
+    );
     assert!(h >= 2, "node 2 answers /status under the flood");
     net.wait_height(&[0, 1, 2, 3], h + 2, Duration::from_secs(60));
     let out = cli(&["status", "--node", &net.nodes[2].status]);

@@ -21,7 +21,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::AbortHandle;
 use tracing::{debug, warn};
 
@@ -95,11 +95,14 @@ impl Acceptor for TcpListener {
     }
 }
 
-/// One open connection, as the loop sees it.
+/// One open connection, as the loop sees it. It holds the connection's permit, so closing a
+/// connection to make room frees its permit at once, without waiting for its task to wind down
+/// (on a busy node that wait is a scheduling round trip per accepted connection).
 #[derive(Debug)]
 struct Slot {
     abort: AbortHandle,
     in_flight: Arc<AtomicUsize>,
+    _permit: OwnedSemaphorePermit,
 }
 
 /// Open connections by accept order (oldest first).
@@ -140,7 +143,8 @@ fn evict_one(slots: &Slots) -> bool {
         .map(|(id, _)| *id);
     match victim.and_then(|id| s.remove(&id)) {
         Some(slot) => {
-            // Dropping the task's future drops its socket and its permit.
+            // The permit goes with the slot now; the socket closes when the aborted task is
+            // dropped, a moment later.
             slot.abort.abort();
             true
         }
@@ -167,17 +171,16 @@ pub async fn accept_loop<A: Acceptor>(mut acceptor: A, app: Router, limits: Limi
                 continue;
             }
         };
+        // Evicting drops the victim's permit with its slot, so the second try succeeds.
         let permit = match permits.clone().try_acquire_owned() {
-            Ok(p) => p,
-            Err(_) if evict_one(&slots) => match permits.clone().acquire_owned().await {
-                Ok(p) => p,
-                Err(_) => return, // the semaphore is never closed
-            },
-            Err(_) => {
-                debug!(target: TARGET, %peer, "connection refused: every connection is busy");
-                drop(conn);
-                continue;
-            }
+            Ok(p) => Some(p),
+            Err(_) if evict_one(&slots) => permits.clone().try_acquire_owned().ok(),
+            Err(_) => None,
+        };
+        let Some(permit) = permit else {
+            debug!(target: TARGET, %peer, "connection refused: every connection is busy");
+            drop(conn);
+            continue;
         };
         let id = next_id;
         next_id += 1;
@@ -190,7 +193,7 @@ pub async fn accept_loop<A: Acceptor>(mut acceptor: A, app: Router, limits: Limi
             return;
         };
         let task = tokio::spawn(async move {
-            let _permit = permit;
+            // Leaving the table drops the slot and with it the permit.
             let _leave = Leave(task_slots, id);
             let service = hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {
                 req.extensions_mut().insert(PeerAddr(peer));
@@ -217,6 +220,7 @@ pub async fn accept_loop<A: Acceptor>(mut acceptor: A, app: Router, limits: Limi
             Slot {
                 abort: task.abort_handle(),
                 in_flight,
+                _permit: permit,
             },
         );
     }
