@@ -263,3 +263,40 @@ async fn ten_thousand_idle_connections_do_not_lock_out_status() {
     assert_eq!(code, 200);
     drop(idle);
 }
+
+#[tokio::test]
+async fn idle_and_half_sent_connections_are_closed_by_the_header_timeout() {
+    let limits = Limits {
+        header_read_timeout: std::time::Duration::from_millis(200),
+        ..Limits::default()
+    };
+    let (_shared, addr) = start(limits).await;
+    let silent = TcpStream::connect(addr).await.unwrap();
+    let mut partial = TcpStream::connect(addr).await.unwrap();
+    partial
+        .write_all(b"GET /status HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+        .await
+        .unwrap();
+    // Gate on the close itself (end of stream); the bound only turns a hang into a failure.
+    for mut s in [silent, partial] {
+        let mut buf = Vec::new();
+        let closed =
+            tokio::time::timeout(std::time::Duration::from_secs(20), s.read_to_end(&mut buf)).await;
+        assert!(closed.is_ok(), "an idle connection was left open");
+    }
+}
+
+#[test]
+fn remote_admin_is_a_documented_config_key_off_by_default() {
+    let minimal = "data_dir = \"d\"\nkey = \"k\"\ngenesis = \"g\"\n";
+    let c = crate::daemon::NodeConfig::parse(minimal).unwrap();
+    assert!(!c.status.allow_remote_admin);
+    let c = crate::daemon::NodeConfig::parse(&format!(
+        "{minimal}[status]\nlisten = \"0.0.0.0:7180\"\nallow_remote_admin = true\n"
+    ))
+    .unwrap();
+    c.validate().unwrap();
+    assert!(c.status.allow_remote_admin);
+    let example = include_str!("../../../../configs/node.example.toml");
+    assert!(example.contains("allow_remote_admin = false"));
+}
