@@ -108,13 +108,17 @@ struct Slot {
 /// Open connections by accept order (oldest first).
 type Slots = Arc<Mutex<BTreeMap<u64, Slot>>>;
 
+/// The table, even after a panic elsewhere poisoned its lock: every update to it is a single
+/// insert or remove, so it is never left half-changed, and the listener must keep serving.
+fn table(slots: &Slots) -> std::sync::MutexGuard<'_, BTreeMap<u64, Slot>> {
+    slots.lock().unwrap_or_else(|p| p.into_inner())
+}
+
 /// Removes a connection from [`Slots`] when its task ends, however it ends.
 struct Leave(Slots, u64);
 impl Drop for Leave {
     fn drop(&mut self) {
-        if let Ok(mut s) = self.0.lock() {
-            s.remove(&self.1);
-        }
+        table(&self.0).remove(&self.1);
     }
 }
 
@@ -134,9 +138,7 @@ impl Drop for InFlight {
 
 /// Close the oldest connection with no request in progress. False if every one is busy.
 fn evict_one(slots: &Slots) -> bool {
-    let Ok(mut s) = slots.lock() else {
-        return false;
-    };
+    let mut s = table(slots);
     let victim = s
         .iter()
         .find(|(_, slot)| slot.in_flight.load(Ordering::SeqCst) == 0)
@@ -189,9 +191,7 @@ pub async fn accept_loop<A: Acceptor>(mut acceptor: A, app: Router, limits: Limi
         let task_in_flight = in_flight.clone();
         let task_slots = slots.clone();
         // Hold the table while spawning, so the task cannot leave it before it is entered.
-        let Ok(mut table) = slots.lock() else {
-            return;
-        };
+        let mut open = table(&slots);
         let task = tokio::spawn(async move {
             // Leaving the table drops the slot and with it the permit.
             let _leave = Leave(task_slots, id);
@@ -215,7 +215,7 @@ pub async fn accept_loop<A: Acceptor>(mut acceptor: A, app: Router, limits: Limi
                 Err(_) => debug!(target: TARGET, %peer, "connection closed at its deadline"),
             }
         });
-        table.insert(
+        open.insert(
             id,
             Slot {
                 abort: task.abort_handle(),
