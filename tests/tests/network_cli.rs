@@ -87,6 +87,13 @@ fn status_and_fetch_from_a_running_node_and_a_lying_one_is_caught() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(String::from_utf8_lossy(&out.stdout).contains("queued"));
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let token = net.nodes[2].dir.join("admin.token");
+        let mode = std::fs::metadata(&token).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "{}: {mode:o}", token.display());
+    }
 
     // Fetch from a running node: verified, and the export audits.
     let file = dir.path().join("ledger.fedledger");
