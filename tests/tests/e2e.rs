@@ -211,7 +211,14 @@ fn a_member_leaves_with_the_others_approval() {
     net.start_all();
     net.wait_height(&[0, 1, 2, 3, 4], 2, Duration::from_secs(60));
     let leaver = net.nodes[4].org.clone();
-    let out = cli(&["leave", "--node", &net.nodes[4].status]);
+    // The admin token is read from the node's data dir (written there at its start).
+    let out = cli(&[
+        "leave",
+        "--node",
+        &net.nodes[4].status,
+        "--data-dir",
+        net.nodes[4].dir.to_str().unwrap(),
+    ]);
     assert!(
         out.status.success(),
         "{}",
@@ -222,7 +229,14 @@ fn a_member_leaves_with_the_others_approval() {
     let t = std::time::Instant::now();
     loop {
         for i in 0..4 {
-            let out = cli(&["admit", &leaver, "--node", &net.nodes[i].status]);
+            let out = cli(&[
+                "admit",
+                &leaver,
+                "--node",
+                &net.nodes[i].status,
+                "--data-dir",
+                net.nodes[i].dir.to_str().unwrap(),
+            ]);
             assert!(
                 out.status.success(),
                 "{}",

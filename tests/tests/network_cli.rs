@@ -41,8 +41,61 @@ fn status_and_fetch_from_a_running_node_and_a_lying_one_is_caught() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("no fedledger node status"));
 
-    // Fetch from a running node: verified, and the export audits.
+    // Admin calls carry the node's token: read from its data dir; a missing token file is a
+    // clear error, a wrong token is refused by the node.
     let dir = tempfile::tempdir().unwrap();
+    let status2 = net.nodes[2].status.clone();
+    let org3 = net.nodes[3].org.clone();
+    let out = cli(&["admit", &org3, "--node", &status2]);
+    assert!(!out.status.success(), "admit without a token source");
+    let missing = dir.path().join("missing.token");
+    let out = cli(&[
+        "admit",
+        &org3,
+        "--node",
+        &status2,
+        "--token-file",
+        missing.to_str().unwrap(),
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(err.contains("cannot read the admin token"), "{err}");
+    let wrong = dir.path().join("wrong.token");
+    std::fs::write(&wrong, "0".repeat(64)).unwrap();
+    let out = cli(&[
+        "admit",
+        &org3,
+        "--node",
+        &status2,
+        "--token-file",
+        wrong.to_str().unwrap(),
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(err.contains("403"), "{err}");
+    let out = cli(&[
+        "admit",
+        &org3,
+        "--node",
+        &status2,
+        "--data-dir",
+        net.nodes[2].dir.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("queued"));
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let token = net.nodes[2].dir.join("admin.token");
+        let mode = std::fs::metadata(&token).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "{}: {mode:o}", token.display());
+    }
+
+    // Fetch from a running node: verified, and the export audits.
     let file = dir.path().join("ledger.fedledger");
     let genesis = net.genesis.to_str().unwrap().to_string();
     let out = cli(&[
@@ -163,4 +216,56 @@ fn status_and_fetch_from_a_running_node_and_a_lying_one_is_caught() {
     assert!(stderr.contains("height 3"), "{stderr}");
     assert!(!dir.path().join("lie.fedledger").exists());
     assert!(!dir.path().join("lie.partial").exists());
+}
+
+/// 10,000 idle TCP connections to one node's status listener: it keeps answering `/status`
+/// (which `wait_height` reads from every node) and the testnet keeps finalizing.
+#[test]
+fn idle_connection_flood_does_not_stop_status_or_rounds() {
+    let _g = serial();
+    let mut n: usize = 10_000;
+    let want = n as u64 + 1024;
+    let limit = rlimit::increase_nofile_limit(want).unwrap_or(0);
+    if limit < want {
+        n = limit.saturating_sub(1024) as usize;
+        println!(
+            "NOTICE: RLIMIT_NOFILE hard limit {limit} < {want}: scaled down to {n} idle connections"
+        );
+    }
+    // Rounds and a budget that outlast the flood, however long it takes here (the rounds go on
+    // during it: 10,000 connects took 35-65 s on a busy 2-core machine, ~1.6 rounds/s).
+    let mut net = Testnet::setup(
+        &[
+            &["--nodes", "4", "--rounds", "1000", "--epsilon-max", "1000"][..],
+            &FAST,
+        ]
+        .concat(),
+    );
+    net.start_all();
+    net.wait_height(&[0, 1, 2, 3], 2, Duration::from_secs(60));
+    let h0 = net.height(2);
+    let target: std::net::SocketAddr = net.nodes[2].status.parse().unwrap();
+    let mut idle = Vec::with_capacity(n);
+    let t = std::time::Instant::now();
+    for _ in 0..n {
+        match std::net::TcpStream::connect_timeout(&target, Duration::from_secs(10)) {
+            Ok(s) => idle.push(s),
+            Err(e) => panic!("connection {} refused: {e}", idle.len() + 1),
+        }
+    }
+    let h = net.height(2);
+    println!(
+        "{n} idle connections opened in {:?}; node 2 went from height {h0} to {h} meanwhile",
+        t.elapsed()
+    );
+    assert!(h >= 2, "node 2 answers /status under the flood");
+    net.wait_height(&[0, 1, 2, 3], h + 2, Duration::from_secs(60));
+    let out = cli(&["status", "--node", &net.nodes[2].status]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    drop(idle);
+    net.finish_and_compare(h + 2);
 }

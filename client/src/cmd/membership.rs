@@ -38,6 +38,41 @@ pub struct JoinArgs {
     pub log_format: String,
 }
 
+/// Where the node's admin token is: the node writes a new one to `<data dir>/admin.token`
+/// (mode 0600) at every start; admin calls present it as `Authorization: Bearer`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct TokenArgs {
+    /// The node's data dir (`data_dir` in its config), holding `admin.token`.
+    #[arg(long, value_name = "DIR", required_unless_present = "token_file")]
+    pub data_dir: Option<PathBuf>,
+    /// The admin token file itself (instead of --data-dir).
+    #[arg(long, value_name = "FILE", conflicts_with = "data_dir")]
+    pub token_file: Option<PathBuf>,
+}
+
+impl TokenArgs {
+    /// The token, or an error naming the file and what to do.
+    pub fn read(&self) -> anyhow::Result<String> {
+        let path = match (&self.token_file, &self.data_dir) {
+            (Some(f), _) => f.clone(),
+            (None, Some(d)) => d.join(fedledger_node::daemon::TOKEN_FILE),
+            (None, None) => bail!("give the node's --data-dir or --token-file"),
+        };
+        let text = std::fs::read_to_string(&path).with_context(|| {
+            format!(
+                "cannot read the admin token {} (the node writes it when it starts, readable by \
+                 the node's user only: is the node running with this data dir, and are you that user?)",
+                path.display()
+            )
+        })?;
+        let token = text.trim();
+        if token.is_empty() {
+            bail!("the admin token file {} is empty", path.display());
+        }
+        Ok(token.to_string())
+    }
+}
+
 /// Approve the pending join (or leave) request of ORG_ID as the member running the node at
 /// `--node` (its status listener). A change is recorded once a quorum of members approved it.
 #[derive(Debug, clap::Args)]
@@ -47,6 +82,9 @@ pub struct AdmitArgs {
     /// The member node's status address (host:port).
     #[arg(long, value_name = "ADDR")]
     pub node: String,
+    /// The node's admin token.
+    #[command(flatten)]
+    pub token: TokenArgs,
 }
 
 /// Ask to leave the consortium, as the member running the node at `--node`. The other members
@@ -57,6 +95,9 @@ pub struct LeaveArgs {
     /// This member's node status address (host:port).
     #[arg(long, value_name = "ADDR")]
     pub node: String,
+    /// The node's admin token.
+    #[command(flatten)]
+    pub token: TokenArgs,
 }
 
 fn absolute(p: &Path) -> anyhow::Result<PathBuf> {
@@ -105,7 +146,7 @@ pub fn join(a: JoinArgs) -> anyhow::Result<ExitCode> {
     }
 }
 
-fn post(addr: &str, path: &str) -> anyhow::Result<String> {
+fn post(addr: &str, path: &str, token: &str) -> anyhow::Result<String> {
     let sock: std::net::SocketAddr = addr
         .parse()
         .with_context(|| format!("--node {addr}: expected host:port of a status listener"))?;
@@ -113,7 +154,8 @@ fn post(addr: &str, path: &str) -> anyhow::Result<String> {
         .with_context(|| format!("no node status listener at {addr}"))?;
     s.set_read_timeout(Some(Duration::from_secs(5)))?;
     let req = format!(
-        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\n\
+         Content-Length: 0\r\nConnection: close\r\n\r\n"
     );
     s.write_all(req.as_bytes())?;
     let mut buf = String::new();
@@ -121,6 +163,13 @@ fn post(addr: &str, path: &str) -> anyhow::Result<String> {
     let (head, body) = buf
         .split_once("\r\n\r\n")
         .context("malformed HTTP response")?;
+    if head.starts_with("HTTP/1.1 401") || head.starts_with("HTTP/1.1 403") {
+        bail!(
+            "{}: {} (the token changes at every start of the node: is it this node's, read after its last start?)",
+            head.lines().next().unwrap_or(""),
+            body.trim()
+        );
+    }
     if !head.starts_with("HTTP/1.1 2") {
         bail!("{}: {}", head.lines().next().unwrap_or(""), body.trim());
     }
@@ -133,15 +182,17 @@ pub fn admit(a: AdmitArgs) -> anyhow::Result<ExitCode> {
         .org_id
         .parse()
         .map_err(|e| anyhow::anyhow!("ORG_ID: {e}"))?;
+    let token = a.token.read()?;
     println!(
         "{}",
-        post(&a.node, &format!("/admit?org={}", org.to_hex()))?
+        post(&a.node, &format!("/admit?org={}", org.to_hex()), &token)?
     );
     Ok(ExitCode::SUCCESS)
 }
 
 /// Run `leave`.
 pub fn leave(a: LeaveArgs) -> anyhow::Result<ExitCode> {
-    println!("{}", post(&a.node, "/leave")?);
+    let token = a.token.read()?;
+    println!("{}", post(&a.node, "/leave", &token)?);
     Ok(ExitCode::SUCCESS)
 }

@@ -91,6 +91,10 @@ pub struct StatusSection {
     /// default: the status reveals nothing secret, but the node is not a web server.
     #[serde(default = "default_status_listen")]
     pub listen: String,
+    /// Accept `POST /admit` and `/leave` (with the admin token) from non-loopback callers.
+    /// Off by default: the token travels in clear over plain HTTP.
+    #[serde(default)]
+    pub allow_remote_admin: bool,
 }
 
 /// `[data]`: where this member's customers come from.
@@ -187,6 +191,7 @@ impl Default for StatusSection {
     fn default() -> Self {
         StatusSection {
             listen: default_status_listen(),
+            allow_remote_admin: false,
         }
     }
 }

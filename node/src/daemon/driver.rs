@@ -244,13 +244,20 @@ impl Node {
                 redial_every: Duration::from_millis(cfg.network.redial_ms),
             },
         )?;
-        let net_task = tokio::spawn(service.run());
+        // One registry for the node's figures and libp2p's own (recorded in the swarm loop).
+        let mut registry = status::metrics::node_registry(&shared);
+        let net_task = tokio::spawn(service.with_metrics(&mut registry).run());
         shared.attach_network_stats(net.stats().clone());
         let fetch_server =
             super::serve::FetchServer::new(store.clone(), net.stats().clone(), shared.clone());
         if !cfg.status.listen.is_empty() {
             if let Ok(addr) = cfg.status.listen.parse() {
-                status::serve(addr, shared.clone()).await?;
+                // A new token at every start, before the listener accepts anything.
+                let admin = status::AdminSettings {
+                    token: status::AdminToken::create_in(&cfg.data_dir)?,
+                    allow_remote: cfg.status.allow_remote_admin,
+                };
+                status::serve(addr, shared.clone(), Arc::new(registry), admin).await?;
             }
         }
         let (tx, rx) = mpsc::unbounded_channel();
@@ -497,7 +504,7 @@ impl Node {
                 }
             })
             .collect();
-        self.shared.update(|s, c| {
+        self.shared.update(|s, _| {
             s.members = members;
             s.height = h;
             s.last_block_hash = block.header.hash().to_hex();
@@ -513,10 +520,8 @@ impl Node {
                 s.last_excluded = sum.excluded;
                 s.last_excluded_orgs = excluded_orgs;
             }
-            c.rounds += 1;
-            c.round_seconds_last = latency;
-            c.round_seconds_sum += latency;
         });
+        self.shared.record_round(latency);
         Ok(())
     }
 

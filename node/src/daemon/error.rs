@@ -52,6 +52,9 @@ pub enum DaemonError {
     /// Networking could not start.
     #[error(transparent)]
     Network(#[from] crate::p2p::NetworkError),
+    /// The admin token file could not be written.
+    #[error(transparent)]
+    AdminToken(#[from] super::status::token::TokenError),
     /// Local I/O (status listener, files).
     #[error("{what}: {source}")]
     Io {

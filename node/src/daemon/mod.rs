@@ -20,7 +20,7 @@ pub use config::NodeConfig;
 pub use driver::Node;
 pub use error::DaemonError;
 pub use network::fetch_blocks;
-pub use status::{Shared, Status};
+pub use status::{AdminToken, Shared, Status, TOKEN_FILE};
 
 /// Start a node from `cfg` and run it until SIGINT/SIGTERM or a fatal error.
 pub async fn run(cfg: NodeConfig) -> Result<(), DaemonError> {

@@ -217,6 +217,8 @@ pub struct NetworkService {
     pending: HashMap<OutboundRequestId, oneshot::Sender<Result<FetchResponse, NetworkError>>>,
     bootstrap: Vec<Multiaddr>,
     redial_every: Duration,
+    /// libp2p's own metrics (connections, gossipsub, identify), when a registry was given.
+    metrics: Option<libp2p::metrics::Metrics>,
 }
 
 impl std::fmt::Debug for NetworkService {
@@ -304,6 +306,7 @@ impl NetworkService {
             pending: HashMap::new(),
             bootstrap: config.bootstrap,
             redial_every: config.redial_every,
+            metrics: None,
         };
         let handle = NetworkHandle {
             tx: ctx,
@@ -311,6 +314,13 @@ impl NetworkService {
             stats,
         };
         Ok((service, handle, erx))
+    }
+
+    /// Register libp2p's metrics (`libp2p_swarm_*`, `libp2p_gossipsub_*`, `libp2p_identify_*`)
+    /// in `registry` and record swarm events into them from the event loop.
+    pub fn with_metrics(mut self, registry: &mut prometheus_client::registry::Registry) -> Self {
+        self.metrics = Some(libp2p::metrics::Metrics::new(registry));
+        self
     }
 
     /// Run until shut down or until every handle is dropped. Never waits for the node: a full
@@ -322,7 +332,10 @@ impl NetworkService {
             // An owned permit: it must not borrow `self` into the branch handlers.
             let room = self.events.clone().reserve_owned();
             tokio::select! {
-                event = self.swarm.select_next_some() => self.on_swarm_event(event),
+                event = self.swarm.select_next_some() => {
+                    self.record(&event);
+                    self.on_swarm_event(event)
+                }
                 command = self.commands.recv() => match command {
                     Some(Command::Shutdown) | None => break,
                     Some(c) => self.on_command(c),
@@ -340,6 +353,19 @@ impl NetworkService {
             }
         }
         info!(target: TARGET, "network service stopped");
+    }
+
+    fn record(&self, event: &SwarmEvent<BehaviourEvent>) {
+        use libp2p::metrics::Recorder;
+        let Some(m) = &self.metrics else {
+            return;
+        };
+        m.record(event);
+        match event {
+            SwarmEvent::Behaviour(BehaviourEvent::Gossipsub(e)) => m.record(e),
+            SwarmEvent::Behaviour(BehaviourEvent::Identify(e)) => m.record(e),
+            _ => {}
+        }
     }
 
     fn redial(&mut self) {

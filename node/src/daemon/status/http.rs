@@ -1,0 +1,134 @@
+//! The routes: `GET /status`, `GET /metrics` (open), `POST /admit?org=ID` and `POST /leave`
+//! (behind [`super::guard`]).
+
+use super::guard::{self, AdminSettings};
+use super::metrics;
+use super::shared::Shared;
+use super::types::AdminCommand;
+use super::TARGET;
+use axum::extract::{Query, Request, State};
+use axum::http::{header, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use prometheus_client::registry::Registry;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tracing::{debug, info, warn};
+
+/// The caller's address, put into each request's extensions by the connection loop.
+#[derive(Debug, Clone, Copy)]
+pub struct PeerAddr(pub SocketAddr);
+
+/// What every handler can reach.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    /// Status and counters, and the admin queue.
+    pub shared: Shared,
+    /// The metrics registry (the node's own plus libp2p's).
+    pub registry: Arc<Registry>,
+    /// Token and remote-admin setting.
+    pub admin: Arc<AdminSettings>,
+    /// The listener's own address (its origin).
+    pub local: SocketAddr,
+}
+
+/// The router.
+pub fn router(state: AppState) -> Router {
+    let admin = Router::new()
+        .route("/admit", post(admit))
+        .route("/leave", post(leave))
+        .route_layer(middleware::from_fn_with_state(state.clone(), require_admin));
+    Router::new()
+        .route("/status", get(status))
+        .route("/metrics", get(metrics_text))
+        .merge(admin)
+        .fallback(|| async {
+            (
+                StatusCode::NOT_FOUND,
+                "GET /status, GET /metrics, POST /admit?org=ID, POST /leave\n",
+            )
+        })
+        .with_state(state)
+}
+
+async fn status(State(st): State<AppState>) -> Response {
+    // Pretty, as always: operators read it with curl.
+    match serde_json::to_string_pretty(&st.shared.snapshot().0) {
+        Ok(body) => ([(header::CONTENT_TYPE, "application/json")], body).into_response(),
+        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, format!("{e}\n")).into_response(),
+    }
+}
+
+async fn metrics_text(State(st): State<AppState>) -> Response {
+    (
+        [(header::CONTENT_TYPE, metrics::CONTENT_TYPE)],
+        metrics::encode(&st.registry),
+    )
+        .into_response()
+}
+
+/// Refuse the request unless [`guard::check`] passes; nothing behind it runs otherwise.
+async fn require_admin(State(st): State<AppState>, req: Request, next: Next) -> Response {
+    let peer = req.extensions().get::<PeerAddr>().map(|p| p.0);
+    match guard::check(&st.admin, st.local, peer, req.headers()) {
+        Ok(()) => next.run(req).await,
+        Err(r) => {
+            let path = req.uri().path();
+            if peer.is_some_and(|p| p.ip().to_canonical().is_loopback()) {
+                warn!(target: TARGET, ?peer, path, status = r.status.as_u16(), reason = r.reason, "admin request refused");
+            } else {
+                // Remote callers could fill the log; they get the reason, the log a debug line.
+                debug!(target: TARGET, ?peer, path, status = r.status.as_u16(), reason = r.reason, "admin request refused");
+            }
+            let mut resp = (r.status, format!("{}\n", r.reason)).into_response();
+            if r.status == StatusCode::UNAUTHORIZED {
+                resp.headers_mut().insert(
+                    header::WWW_AUTHENTICATE,
+                    header::HeaderValue::from_static("Bearer"),
+                );
+            }
+            resp
+        }
+    }
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct AdmitQuery {
+    org: String,
+}
+
+async fn admit(State(st): State<AppState>, Query(q): Query<AdmitQuery>) -> Response {
+    let org = match q.org.parse::<fedledger_ledger::OrgId>() {
+        Ok(o) => o,
+        Err(e) => return (StatusCode::BAD_REQUEST, format!("bad org id: {e}\n")).into_response(),
+    };
+    queue(
+        &st.shared,
+        AdminCommand::Admit(org),
+        format!("approval of {} queued\n", org.short()),
+    )
+}
+
+async fn leave(State(st): State<AppState>) -> Response {
+    queue(
+        &st.shared,
+        AdminCommand::Leave,
+        "leave request queued\n".into(),
+    )
+}
+
+fn queue(shared: &Shared, c: AdminCommand, ok: String) -> Response {
+    let what = format!("{c:?}");
+    if shared.push_admin(c) {
+        info!(target: TARGET, command = %what, "admin command queued");
+        (StatusCode::ACCEPTED, ok).into_response()
+    } else {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "too many admin commands waiting for the node; retry shortly\n",
+        )
+            .into_response()
+    }
+}
