@@ -2,6 +2,8 @@
 //! processes the test starts, kills (SIGKILL), restarts and stops itself, plus CLI helpers.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+pub mod fuzz;
+
 use serde_json::Value;
 use std::io::{Read, Write};
 use std::net::TcpStream;
