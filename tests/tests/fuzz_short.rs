@@ -12,8 +12,8 @@ static ALLOC: CountingAlloc = CountingAlloc;
 /// get fewer so the whole run stays well under 30 s on 2 cores.
 fn cases(name: &str) -> u64 {
     match name {
-        "export-audit" | "sync-blocks" | "proof" | "key-file" => 1000,
-        _ => 5000,
+        "export-audit" | "sync-blocks" | "proof" | "key-file" => 4000,
+        _ => 20_000,
     }
 }
 
