@@ -35,6 +35,9 @@ struct Args {
     /// A case slower than this many milliseconds fails.
     #[arg(long, default_value_t = 1000)]
     slow_ms: u64,
+    /// Stop each target after this many seconds even if its cases are not done.
+    #[arg(long)]
+    max_seconds: Option<u64>,
     /// Seconds between progress lines.
     #[arg(long, default_value_t = 10)]
     progress_secs: u64,
@@ -95,6 +98,7 @@ fn main() -> Result<()> {
     let mut cfg = RunConfig::new(args.cases, args.seed, args.threads, args.crash_dir.clone());
     cfg.slow = Duration::from_millis(args.slow_ms);
     cfg.stop_on_failure = !args.keep_going;
+    cfg.time_limit = args.max_seconds.map(Duration::from_secs);
     let every = Duration::from_secs(args.progress_secs.max(1));
     let mut reports: Vec<Report> = Vec::new();
     for t in &targets {

@@ -111,6 +111,9 @@ pub struct RunConfig {
     pub alloc_per_byte: usize,
     /// Stop at the first failure of any kind (panics always stop the target).
     pub stop_on_failure: bool,
+    /// Stop a target after this long even if its cases are not done (the report says how many
+    /// ran).
+    pub time_limit: Option<Duration>,
 }
 
 impl RunConfig {
@@ -125,6 +128,7 @@ impl RunConfig {
             alloc_base: 16 << 20,
             alloc_per_byte: 64,
             stop_on_failure: false,
+            time_limit: None,
         }
     }
 }
@@ -284,8 +288,12 @@ fn worker(
     }
     let mut kinds_seen = std::collections::BTreeMap::<&'static str, usize>::new();
     let mut input = Vec::new();
+    let t0 = Instant::now();
     for i in 0..cases {
-        if i % 256 == 0 && progress.stop.load(Ordering::Relaxed) {
+        if i % 256 == 0
+            && (progress.stop.load(Ordering::Relaxed)
+                || cfg.time_limit.is_some_and(|l| t0.elapsed() >= l))
+        {
             break;
         }
         input.clear();
