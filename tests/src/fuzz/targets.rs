@@ -591,7 +591,34 @@ fn json_round_trip<T: Serialize + DeserializeOwned>(v: &T, what: &str) -> Outcom
     };
     match serde_json::from_str::<T>(&text).map(|w| serde_json::to_value(&w)) {
         Ok(Ok(b)) if a == b => Outcome::Accepted,
-        _ => Outcome::RoundTrip(format!("{what} reads back as another value")),
+        Ok(Ok(b)) => Outcome::RoundTrip(format!(
+            "{what} reads back as another value at {}",
+            first_difference(&a, &b, String::new())
+        )),
+        _ => Outcome::RoundTrip(format!("{what} written out does not read back")),
+    }
+}
+
+/// Where two JSON values first differ, as a path with both values (for the report).
+fn first_difference(a: &serde_json::Value, b: &serde_json::Value, at: String) -> String {
+    use serde_json::Value;
+    match (a, b) {
+        (Value::Object(x), Value::Object(y)) => x
+            .iter()
+            .find(|(k, v)| y.get(*k) != Some(*v))
+            .map(|(k, v)| match y.get(k) {
+                Some(w) => first_difference(v, w, format!("{at}/{k}")),
+                None => format!("{at}/{k} (missing)"),
+            })
+            .unwrap_or(at),
+        (Value::Array(x), Value::Array(y)) if x.len() == y.len() => x
+            .iter()
+            .zip(y)
+            .enumerate()
+            .find(|(_, (v, w))| v != w)
+            .map(|(i, (v, w))| first_difference(v, w, format!("{at}/{i}")))
+            .unwrap_or(at),
+        _ => format!("{at}: {a} then {b}"),
     }
 }
 
