@@ -2,6 +2,7 @@
 //! processes the test starts, kills (SIGKILL), restarts and stops itself, plus CLI helpers.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+pub mod fuzz;
 pub mod netns;
 
 use serde_json::Value;

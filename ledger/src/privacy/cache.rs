@@ -33,8 +33,10 @@ impl RdpCache {
         let capacity = capacity.max(1);
         Self {
             capacity,
-            curves: HashMap::with_capacity(capacity),
-            order: VecDeque::with_capacity(capacity),
+            // Grown as settings arrive: a verifier's cache is sized for 4096 curves of ~4.5 KiB,
+            // and reserving all of it up front cost 18 MiB per `ChainState`, used or not.
+            curves: HashMap::new(),
+            order: VecDeque::new(),
         }
     }
 

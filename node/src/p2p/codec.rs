@@ -55,8 +55,16 @@ async fn read_frame<T: AsyncRead + Unpin + Send>(io: &mut T, limit: usize) -> io
             format!("frame of {len} bytes exceeds the {limit} byte limit"),
         ));
     }
-    let mut buf = vec![0u8; len];
-    io.read_exact(&mut buf).await?;
+    // Grow with what arrives instead of allocating the claimed length up front: a peer that
+    // sends a 4-byte header claiming 64 MiB and then stalls must not cost 64 MiB per stream.
+    let mut buf = Vec::new();
+    let got = (&mut *io).take(len as u64).read_to_end(&mut buf).await?;
+    if got != len {
+        return Err(io::Error::new(
+            io::ErrorKind::UnexpectedEof,
+            format!("frame of {len} bytes ended after {got}"),
+        ));
+    }
     Ok(buf)
 }
 
@@ -78,7 +86,7 @@ async fn write_frame<T: AsyncWrite + Unpin + Send>(
     io.close().await
 }
 
-fn decode<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> io::Result<T> {
+fn decode<T: serde::de::DeserializeOwned + Serialize>(bytes: &[u8]) -> io::Result<T> {
     fedledger_ledger::codec::decode(bytes, "fetch message")
         .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))
 }

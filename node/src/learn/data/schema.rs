@@ -256,6 +256,21 @@ impl Schema {
             ));
         }
         for n in &self.numeric {
+            // Also the constants the scaling does not use: a NaN written out and read back may
+            // come back with another sign bit, so the schema hash (in genesis) would change.
+            for (key, v) in [
+                ("mean", n.mean),
+                ("std", n.std),
+                ("min", n.min),
+                ("max", n.max),
+            ] {
+                if v.is_some_and(|x| !x.is_finite()) {
+                    return bad(format!(
+                        "numeric {:?}: `{key}` must be a finite number",
+                        n.column
+                    ));
+                }
+            }
             let finite = |v: Option<f64>| v.filter(|x| x.is_finite());
             match n.scaling {
                 Scaling::None => {}
@@ -364,6 +379,18 @@ values = ["No", "Yes"]
         assert!(Schema::from_toml(&both, "x").is_err());
         let unknown = format!("{CREDIT}\nextra = 1\n");
         assert!(Schema::from_toml(&unknown, "x").is_err());
+    }
+
+    #[test]
+    fn non_finite_constants_are_refused_even_when_unused() {
+        // Found by fedledger-fuzz: `mean = -nan` under `scaling = "none"` was accepted, and the
+        // NaN's sign did not survive to_toml/from_toml, so the schema hash changed.
+        for v in ["-nan", "nan", "inf", "-inf"] {
+            let t = CREDIT.replace("mean = 835.37", &format!("mean = {v}"));
+            let t = t.replacen("scaling = \"standard\"\n", "", 1);
+            let e = Schema::from_toml(&t, "x.toml").unwrap_err().to_string();
+            assert!(e.contains("`mean` must be a finite number"), "{v}: {e}");
+        }
     }
 
     #[test]
