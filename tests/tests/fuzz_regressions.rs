@@ -152,3 +152,18 @@ fn a_schema_with_an_unused_nan_constant_is_refused() {
     assert!(String::from_utf8_lossy(t).contains("mean = -nan"));
     refused("schema", t, 1 << 20);
 }
+
+// serde_json's default float parser could read an extreme value (9.223372036854755e18) in a
+// proof's human-readable `entry` copy back one unit in the last place off, so a proof did not
+// round-trip; the workspace now enables serde_json's exact `float_roundtrip` parsing.
+#[test]
+fn proofs_with_extreme_floats_round_trip() {
+    fuzz::quiet_panics();
+    let t = fuzz::target("proof").unwrap();
+    for input in [
+        &include_bytes!("fuzz-regressions/proof-extreme-float-a.json")[..],
+        &include_bytes!("fuzz-regressions/proof-extreme-float-b.json")[..],
+    ] {
+        assert_eq!(fuzz::run_case(t, input).outcome, Ok(Outcome::Accepted));
+    }
+}
