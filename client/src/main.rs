@@ -74,22 +74,11 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {}", describe(&e));
+            eprintln!(
+                "error: {}",
+                fedledger_node::report_error::one_line(e.as_ref())
+            );
             ExitCode::from(2)
         }
     }
-}
-
-/// The error and its causes on one line, skipping a cause whose text is already there (our
-/// errors show their I/O source in their own message).
-fn describe(e: &anyhow::Error) -> String {
-    let mut out = e.to_string();
-    for cause in e.chain().skip(1) {
-        let c = cause.to_string();
-        if !out.contains(&c) {
-            out.push_str(": ");
-            out.push_str(&c);
-        }
-    }
-    out
 }

@@ -7,4 +7,5 @@ pub mod daemon;
 pub mod learn;
 pub mod logging;
 pub mod p2p;
+pub mod report_error;
 pub mod round;

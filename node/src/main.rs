@@ -9,22 +9,11 @@ fn main() -> std::process::ExitCode {
     match cli::run(args) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("fedledger-node: {}", describe(&e));
+            eprintln!(
+                "fedledger-node: {}",
+                fedledger_node::report_error::one_line(e.as_ref())
+            );
             std::process::ExitCode::from(2)
         }
     }
-}
-
-/// The error and its causes on one line, skipping a cause whose text is already there (our
-/// errors show their I/O source in their own message).
-fn describe(e: &anyhow::Error) -> String {
-    let mut out = e.to_string();
-    for cause in e.chain().skip(1) {
-        let c = cause.to_string();
-        if !out.contains(&c) {
-            out.push_str(": ");
-            out.push_str(&c);
-        }
-    }
-    out
 }

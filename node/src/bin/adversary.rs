@@ -31,7 +31,10 @@ fn main() -> ExitCode {
     match run(a) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("fedledger-adversary: {}", describe(&e));
+            eprintln!(
+                "fedledger-adversary: {}",
+                fedledger_node::report_error::one_line(e.as_ref())
+            );
             ExitCode::from(2)
         }
     }
@@ -50,18 +53,4 @@ fn run(a: Args) -> anyhow::Result<()> {
     rt.block_on(daemon::run_adversary(cfg, behaviours))
         .map_err(|e| e.in_config_file(&a.config))?;
     Ok(())
-}
-
-/// The error and its causes on one line, skipping a cause whose text is already there (our
-/// errors show their I/O source in their own message).
-fn describe(e: &anyhow::Error) -> String {
-    let mut out = e.to_string();
-    for cause in e.chain().skip(1) {
-        let c = cause.to_string();
-        if !out.contains(&c) {
-            out.push_str(": ");
-            out.push_str(&c);
-        }
-    }
-    out
 }
