@@ -48,28 +48,23 @@ fn status_and_fetch_from_a_running_node_and_a_lying_one_is_caught() {
     let org3 = net.nodes[3].org.clone();
     let out = cli(&["admit", &org3, "--node", &status2]);
     assert!(!out.status.success(), "admit without a token source");
-    let missing = dir.path().join("missing.token");
-    let out = cli(&[
-        "admit",
-        &org3,
-        "--node",
-        &status2,
-        "--token-file",
-        missing.to_str().unwrap(),
-    ]);
+    let admit_with_token_file = |file: &std::path::Path| {
+        cli(&[
+            "admit",
+            &org3,
+            "--node",
+            &status2,
+            "--token-file",
+            file.to_str().unwrap(),
+        ])
+    };
+    let out = admit_with_token_file(&dir.path().join("missing.token"));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
     assert!(err.contains("cannot read the admin token"), "{err}");
     let wrong = dir.path().join("wrong.token");
     std::fs::write(&wrong, "0".repeat(64)).unwrap();
-    let out = cli(&[
-        "admit",
-        &org3,
-        "--node",
-        &status2,
-        "--token-file",
-        wrong.to_str().unwrap(),
-    ]);
+    let out = admit_with_token_file(&wrong);
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
     assert!(err.contains("403"), "{err}");
