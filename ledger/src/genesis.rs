@@ -73,7 +73,8 @@ pub const RULES: &[&str] = &[
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AggregationSpec {
-    /// One of [`RULES`].
+    /// One of [`RULES`], optionally after pre-aggregation steps (`arc+nnm+krum`, see
+    /// [`crate::rule_name`]), or `robust`.
     pub rule: String,
     /// Multi-Krum's m (defaults to n - f when absent).
     #[serde(default)]
@@ -250,28 +251,47 @@ pub fn check_bft(n: u64, f: u32) -> Result<(), String> {
     Ok(())
 }
 
-/// Whether `rule` can run with n updates of which f may be Byzantine.
+/// Whether `rule` can run with n updates of which f may be Byzantine. `rule` may name
+/// pre-aggregation steps before the rule ([`crate::rule_name`]): bucketing hands the rule
+/// ceil(n/2) bucket means, of which f may still be Byzantine, and NNM needs n > f.
 pub fn check_rule(rule: &str, n: u64, f: u32) -> Result<(), String> {
+    let name = crate::rule_name::RuleName::parse(rule)?;
     let f64_ = u64::from(f);
-    let (need, what) = match rule {
+    if name.pre.contains(&"nnm") && n <= f64_ {
+        return Err(format!(
+            "nearest-neighbour mixing needs n > f (here n={n}, f={f})"
+        ));
+    }
+    let inputs = name.rule_inputs(n);
+    let base = name.rule;
+    let (need, what) = match base {
         "mean" => (1, "mean needs n >= 1".to_string()),
         "median" | "geometric-median" | "centered-clipping" => {
-            (2 * f64_ + 1, format!("{rule} needs n >= 2f+1"))
+            (2 * f64_ + 1, format!("{base} needs n >= 2f+1"))
         }
         "trimmed-mean" => (2 * f64_ + 1, "trimmed mean needs n >= 2f+1".into()),
         "krum" | "multi-krum" => (
             2 * f64_ + 3,
-            format!("{} needs n >= 2f+3", rule_title(rule)),
+            format!("{} needs n >= 2f+3", rule_title(base)),
         ),
         "bulyan" => (4 * f64_ + 3, "Bulyan needs n >= 4f+3".into()),
         other => {
             return Err(format!(
-                "aggregation.rule {other:?} is not one of {}",
-                RULES.join(", ")
+                "aggregation.rule {:?} is not one of {} (optionally after pre-aggregation \
+                 steps {}, joined by '+', or {:?})",
+                other.chars().take(80).collect::<String>(),
+                RULES.join(", "),
+                crate::rule_name::PRE_AGGREGATIONS.join(", "),
+                crate::rule_name::ROBUST,
             ));
         }
     };
-    if n < need {
+    if inputs < need {
+        if inputs != n {
+            return Err(format!(
+                "{what}, and bucketing leaves {inputs} bucket means of n={n} updates (f={f})"
+            ));
+        }
         return Err(format!("{what} (here n={n}, f={f})"));
     }
     Ok(())

@@ -16,6 +16,7 @@ pub mod identity;
 pub mod merkle;
 pub mod privacy;
 pub mod proof;
+pub mod rule_name;
 pub mod store;
 pub mod verify;
 

@@ -2,7 +2,7 @@
 
 use fedledger_node::learn::aggregate::bench::{self, BenchConfig};
 use fedledger_node::learn::aggregate::simd::{self, CodePath};
-use fedledger_node::learn::aggregate::Rule;
+use fedledger_node::learn::aggregate::Aggregator;
 use std::process::ExitCode;
 
 /// Time consensus-critical computations on this machine.
@@ -31,7 +31,8 @@ pub struct AggregateArgs {
     /// Seed of the random updates.
     #[arg(long, default_value_t = 1)]
     seed: u64,
-    /// Rules to time, comma-separated CLI names (e.g. `median,krum`); default: every rule.
+    /// Rules to time, comma-separated CLI names, optionally with pre-aggregation steps (e.g.
+    /// `median,krum,nnm+krum,robust`); default: every plain rule.
     #[arg(long, value_delimiter = ',')]
     rules: Vec<String>,
     /// Widest code path to use: `avx512`, `avx2` or `baseline` (default: the best this CPU
@@ -54,7 +55,7 @@ pub fn run(c: Command) -> anyhow::Result<ExitCode> {
             let rules = a
                 .rules
                 .iter()
-                .map(|r| Rule::parse(r))
+                .map(|r| Aggregator::parse(r))
                 .collect::<Result<Vec<_>, _>>()?;
             if let Some(p) = &a.path {
                 let limit = CodePath::parse(p).ok_or_else(|| {

@@ -4,7 +4,7 @@
 use fedledger_ledger::store::LedgerStore;
 use fedledger_ledger::verify::ChainState;
 use fedledger_ledger::{Block, Digest, Entry, Genesis};
-use fedledger_node::learn::aggregate::Rule;
+use fedledger_node::learn::aggregate::Aggregator;
 use fedledger_node::learn::model::{decode_update, model_hash, Architecture};
 use fedledger_node::round::check_block;
 use serde::Serialize;
@@ -38,7 +38,7 @@ pub struct DeepReport {
 /// Replays the model along the verified chain.
 #[derive(Debug)]
 pub struct DeepAudit {
-    rule: Rule,
+    rule: Aggregator,
     f: u32,
     chain: ChainState,
     model: Option<Vec<f32>>,
@@ -50,7 +50,7 @@ pub struct DeepAudit {
 impl DeepAudit {
     /// Start from the genesis model.
     pub fn new(genesis: &Genesis) -> anyhow::Result<Self> {
-        let rule = Rule::from_spec(&genesis.aggregation)?;
+        let rule = Aggregator::from_spec(&genesis.aggregation)?;
         let arch = Architecture::from_spec(&genesis.model)?;
         let init = arch.init(genesis.model.init_seed);
         Ok(DeepAudit {

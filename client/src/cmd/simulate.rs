@@ -130,14 +130,21 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         anyhow::bail!("--byzantine {} needs --attack NAME", a.byzantine);
     }
     let sim = Simulation::new(cfg)?;
-    let mut writer = match &a.ledger_out {
+    let writer = std::cell::RefCell::new(match &a.ledger_out {
         Some(dir) => Some(LedgerWriter::create(dir, &sim, a.epsilon_max)?),
         None => None,
-    };
+    });
     let total = a.rounds;
     let json = a.json;
     let mut ledger_error: Option<anyhow::Error> = None;
-    let report = sim.run(|record, row| {
+    let default_seed = sim.default_round_seed();
+    // With a ledger, bucketing is seeded by the real previous block hash, as on a node, so a
+    // deep audit of the written ledger recomputes the same rounds.
+    let round_seed = |round: u64| match writer.borrow().as_ref() {
+        Some(w) => w.tip_hash(),
+        None => default_seed(round),
+    };
+    let report = sim.run_seeded(round_seed, |record, row| {
         if !json {
             let eps = row.epsilon.map(|e| format!("{e:.3}")).unwrap_or_else(|| "-".into());
             eprintln!(
@@ -145,7 +152,7 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
                 row.round, row.loss, row.accuracy, row.auc, row.excluded
             );
         }
-        if let Some(w) = writer.as_mut() {
+        if let Some(w) = writer.borrow_mut().as_mut() {
             if let Err(e) = w.add_round(record) {
                 ledger_error = Some(e);
                 return Err(fedledger_node::learn::LearnError::Config { what: "ledger output", reason: format!("writing the ledger stopped the run at round {}", record.round) });
@@ -157,7 +164,7 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         return Err(e);
     }
     let report = report?;
-    let ledger_note = match writer {
+    let ledger_note = match writer.into_inner() {
         Some(w) => Some(w.finish()?),
         None => None,
     };

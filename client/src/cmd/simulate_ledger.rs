@@ -10,8 +10,8 @@ use fedledger_ledger::genesis::{
 };
 use fedledger_ledger::store::{LedgerStore, SledStore, LEDGER_SUBDIR};
 use fedledger_ledger::verify::ChainState;
-use fedledger_ledger::{Block, OrgKey};
-use fedledger_node::learn::aggregate::Rule;
+use fedledger_ledger::{Block, Digest, OrgKey};
+use fedledger_node::learn::aggregate::Aggregator;
 use fedledger_node::learn::model::encode_update;
 use fedledger_node::learn::simulate::{Noise, RoundRecord, Simulation};
 use fedledger_node::round::{assemble_entries, Excluded};
@@ -74,7 +74,7 @@ impl LedgerWriter {
             });
             keys.push(key);
         }
-        let rule = Rule::parse(&cfg.rule)?;
+        let rule = Aggregator::parse(&cfg.rule)?;
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_millis() as u64)
@@ -113,6 +113,11 @@ impl LedgerWriter {
             store,
             rule_params: rule.params(),
         })
+    }
+
+    /// The hash of the last block written (the genesis chain id before the first).
+    pub fn tip_hash(&self) -> Digest {
+        self.state.tip_hash()
     }
 
     /// Sign the round's updates, assemble, certify, verify and store its block and update blobs.

@@ -7,7 +7,7 @@ use super::learner::{Learner, LocalUpdate};
 use super::state::{NodeState, StoredModel};
 use super::status::{self, Shared};
 use crate::consensus::{self, Action, Consensus, Event, Message, Timer};
-use crate::learn::aggregate::Rule;
+use crate::learn::aggregate::Aggregator;
 use crate::learn::model::model_hash;
 use crate::p2p::{NetworkConfig, NetworkEvent, NetworkHandle, NetworkService};
 use fedledger_ledger::block::UpdateCommitment;
@@ -72,7 +72,7 @@ pub struct Node {
     pub(super) key: OrgKey,
     pub(super) me: OrgId,
     pub(super) chain_id: Digest,
-    pub(super) rule: Rule,
+    pub(super) rule: Aggregator,
     pub(super) store: SledStore,
     pub(super) state: NodeState,
     pub(super) consensus: Consensus,
@@ -177,10 +177,11 @@ impl Node {
         let genesis = Genesis::load(&cfg.genesis)?;
         let key = OrgKey::read_from(&cfg.key)?;
         let me = key.id();
-        let rule = Rule::from_spec(&genesis.aggregation).map_err(|e| DaemonError::Config {
-            key: "genesis aggregation".into(),
-            reason: e.to_string(),
-        })?;
+        let rule =
+            Aggregator::from_spec(&genesis.aggregation).map_err(|e| DaemonError::Config {
+                key: "genesis aggregation".into(),
+                reason: e.to_string(),
+            })?;
         let learner = Arc::new(Learner::new(&cfg.data, &cfg.training, &genesis, me)?);
         let (store, state, blocks) = open_stores(&cfg, &genesis)?;
         let tip = blocks.len() as u64;

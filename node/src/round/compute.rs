@@ -3,11 +3,11 @@
 //! robust aggregation, exclusions, entries and the next global model.
 //!
 //! The model rule: `model(h) = model(h-1) + aggregate(rule, f, deltas of block h's update
-//! entries in entry order)`, coordinate by coordinate in f32, starting from the genesis model
+//! entries in entry order, seed = hash of block h-1)` (the seed only drives bucketing), coordinate by coordinate in f32, starting from the genesis model
 //! (`Architecture::from_spec(genesis.model).init(genesis.model.init_seed)`).
 
 use super::assemble::{assemble_entries, Excluded};
-use crate::learn::aggregate::{self, Rule, UpdateRef};
+use crate::learn::aggregate::{Aggregator, UpdateRef};
 use crate::learn::model::model_hash;
 use fedledger_ledger::block::UpdateCommitment;
 use fedledger_ledger::verify::ChainState;
@@ -32,7 +32,7 @@ pub struct RoundResult {
 /// become proposal rejections or audit findings).
 pub fn compute_round(
     chain: &ChainState,
-    rule: &Rule,
+    rule: &Aggregator,
     f: u32,
     model: &[f32],
     mut contributions: Vec<UpdateCommitment>,
@@ -55,7 +55,9 @@ pub fn compute_round(
         }
         refs.push(UpdateRef { id: h, delta });
     }
-    let agg = aggregate::aggregate(rule, &refs, f as usize).map_err(|e| e.to_string())?;
+    let agg = rule
+        .run(&refs, f as usize, &chain.tip_hash())
+        .map_err(|e| e.to_string())?;
     let excluded: Vec<Excluded> = agg
         .outcomes
         .iter()
@@ -113,7 +115,7 @@ pub fn contributions_of(entries: &[Entry]) -> Vec<UpdateCommitment> {
 /// changes aside) and the same model hash. Returns the recomputed round.
 pub fn check_block(
     chain: &ChainState,
-    rule: &Rule,
+    rule: &Aggregator,
     f: u32,
     model: &[f32],
     entries: &[Entry],

@@ -1,7 +1,7 @@
 //! Timing every rule on random data, so operators can size a deployment
 //! (`fedledger bench aggregate`).
 
-use super::{aggregate, Rule, UpdateRef};
+use super::{Aggregator, Rule, UpdateRef};
 use fedledger_ledger::Digest;
 use rand::SeedableRng;
 use rand_distr::{Distribution, Normal};
@@ -21,8 +21,8 @@ pub struct BenchConfig {
     pub runs: usize,
     /// Seed of the random updates.
     pub seed: u64,
-    /// Rules to time; empty means every rule.
-    pub rules: Vec<Rule>,
+    /// Rules (with any pre-aggregation) to time; empty means every plain rule.
+    pub rules: Vec<Aggregator>,
 }
 
 /// Wall-clock seconds of one rule over `runs` runs.
@@ -66,9 +66,10 @@ pub fn run(cfg: &BenchConfig, progress: &mut dyn FnMut(&RuleTiming)) -> Vec<Rule
         .zip(&ids)
         .map(|(r, &id)| UpdateRef { id, delta: r })
         .collect();
+    let seed = Digest::of(&cfg.seed.to_le_bytes());
     let mut out = Vec::new();
     let rules = if cfg.rules.is_empty() {
-        Rule::ALL.to_vec()
+        Rule::ALL.into_iter().map(Aggregator::plain).collect()
     } else {
         cfg.rules.clone()
     };
@@ -80,7 +81,7 @@ pub fn run(cfg: &BenchConfig, progress: &mut dyn FnMut(&RuleTiming)) -> Vec<Rule
         let mut times = Vec::with_capacity(cfg.runs.max(1));
         for _ in 0..cfg.runs.max(1) {
             let t = Instant::now();
-            let result = aggregate(&rule, &updates, cfg.byzantine);
+            let result = rule.run(&updates, cfg.byzantine, &seed);
             times.push(t.elapsed().as_secs_f64());
             if let Err(e) = result {
                 tracing::warn!(target: "fedledger::aggregate", rule = rule.name(), "failed: {e}");

@@ -57,6 +57,27 @@ impl<'a> Input<'a> {
         })
     }
 
+    /// Check dimensions and finiteness (a full scan) and put `updates` in canonical order,
+    /// without a rule's (n, f) check: for pre-aggregation, whose caller checks the pipeline.
+    pub fn validated(updates: &[UpdateRef<'a>], f: usize) -> Result<Self, AggregateError> {
+        Input::new(&Rule::Mean, updates, 0).map(|mut i| {
+            i.f = f;
+            i
+        })
+    }
+
+    /// Vectors already in the order a rule should see them (pre-aggregation output, finite by
+    /// construction from finite input), tolerating `f`.
+    pub fn ordered(rows: Vec<&'a [f32]>, dim: usize, f: usize) -> Self {
+        Input {
+            order: (0..rows.len()).collect(),
+            inputs: rows.clone(),
+            rows,
+            dim,
+            f,
+        }
+    }
+
     /// The error for the first non-finite value in input order (update index, then coordinate),
     /// so every rule names the same offender.
     pub fn non_finite(&self) -> AggregateError {

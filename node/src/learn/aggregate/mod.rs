@@ -73,6 +73,8 @@ mod mean;
 mod median;
 mod multi_krum;
 mod network;
+mod pipeline;
+pub mod pre;
 mod rule;
 pub mod simd;
 mod sums;
@@ -81,6 +83,8 @@ mod trimmed_mean;
 pub mod bench;
 
 pub use error::AggregateError;
+pub use pipeline::Aggregator;
+pub use pre::PreAggregation;
 pub use rule::Rule;
 
 use fedledger_ledger::Digest;
@@ -131,16 +135,7 @@ pub fn aggregate(
     f: usize,
 ) -> Result<Aggregation, AggregateError> {
     let input = input::Input::new(rule, updates, f)?;
-    let (aggregate, canonical) = match *rule {
-        Rule::Mean => mean::run(&input),
-        Rule::Median => median::run(&input)?,
-        Rule::TrimmedMean => trimmed_mean::run(&input)?,
-        Rule::Krum => krum::run(&input)?,
-        Rule::MultiKrum { m } => multi_krum::run(&input, m.unwrap_or(input.n() - f))?,
-        Rule::Bulyan => bulyan::run(&input)?,
-        Rule::GeometricMedian => geometric_median::run(&input),
-        Rule::CenteredClipping { radius } => centered_clipping::run(&input, radius, None),
-    };
+    let (aggregate, canonical) = run_rule(rule, &input)?;
     tracing::debug!(
         target: "fedledger::aggregate",
         rule = rule.name(),
@@ -153,5 +148,22 @@ pub fn aggregate(
     Ok(Aggregation {
         aggregate,
         outcomes: input.to_input_order(canonical),
+    })
+}
+
+/// Run `rule` on validated input in canonical order.
+pub(crate) fn run_rule(
+    rule: &Rule,
+    input: &input::Input<'_>,
+) -> Result<(Vec<f32>, Vec<Outcome>), AggregateError> {
+    Ok(match *rule {
+        Rule::Mean => mean::run(input),
+        Rule::Median => median::run(input)?,
+        Rule::TrimmedMean => trimmed_mean::run(input)?,
+        Rule::Krum => krum::run(input)?,
+        Rule::MultiKrum { m } => multi_krum::run(input, m.unwrap_or(input.n() - input.f))?,
+        Rule::Bulyan => bulyan::run(input)?,
+        Rule::GeometricMedian => geometric_median::run(input),
+        Rule::CenteredClipping { radius } => centered_clipping::run(input, radius, None),
     })
 }

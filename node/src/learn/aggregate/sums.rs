@@ -36,6 +36,31 @@ fn weighted_mean_blocked(rows: &[&[f32]], weights: &[f64], dim: usize) -> Vec<f6
     out
 }
 
+/// `sum_i w_i * rows[i]`, per coordinate, accumulated in f64 in row order (no normalisation:
+/// pre-aggregation weights already carry their scale).
+pub(crate) fn weighted_sum(rows: &[&[f32]], weights: &[f64], dim: usize) -> Vec<f64> {
+    simd::run_plain(
+        #[inline(always)]
+        || weighted_sum_blocked(rows, weights, dim),
+    )
+}
+
+#[inline(always)]
+fn weighted_sum_blocked(rows: &[&[f32]], weights: &[f64], dim: usize) -> Vec<f64> {
+    let mut out = vec![0.0f64; dim];
+    for (b, out_block) in out.chunks_mut(BLOCK).enumerate() {
+        let start = b * BLOCK;
+        let acc = &mut out_block[..];
+        for (row, &w) in rows.iter().zip(weights) {
+            let src = &row[start..start + acc.len()];
+            for (a, &x) in acc.iter_mut().zip(src) {
+                *a += w * f64::from(x);
+            }
+        }
+    }
+    out
+}
+
 /// Unweighted mean of `rows`, per coordinate, accumulated in f64 in row order.
 pub(crate) fn mean(rows: &[&[f32]], dim: usize) -> Vec<f64> {
     simd::run_plain(

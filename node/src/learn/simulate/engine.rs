@@ -3,7 +3,7 @@
 use super::glue;
 use super::report::{OrgSummary, OrgUpdate, RoundRecord, RoundReport, SimReport};
 use super::{DataSource, Noise, SimConfig};
-use crate::learn::aggregate::Rule;
+use crate::learn::aggregate::Aggregator;
 use crate::learn::attack::Attack;
 use crate::learn::data::{csv, synth, Dataset, Schema};
 use crate::learn::error::LearnError;
@@ -42,7 +42,7 @@ pub struct Simulation {
     cfg: SimConfig,
     schema: Schema,
     arch: Architecture,
-    rule: Rule,
+    rule: Aggregator,
     train: Vec<Dataset>,
     holdout: Vec<Dataset>,
     pooled_holdout: Dataset,
@@ -259,8 +259,36 @@ impl Simulation {
 
     /// Run every round, calling `on_round` after each with the ledger record and the table row;
     /// an error from the callback stops the run and is returned.
-    pub fn run<F>(&self, mut on_round: F) -> Result<SimReport, LearnError>
+    pub fn run<F>(&self, on_round: F) -> Result<SimReport, LearnError>
     where
+        F: FnMut(&RoundRecord, &RoundReport) -> Result<(), LearnError>,
+    {
+        self.run_seeded(self.default_round_seed(), on_round)
+    }
+
+    /// The aggregation seed of each round when no ledger supplies one: a hash of the simulation
+    /// seed and the round.
+    pub fn default_round_seed(&self) -> impl Fn(u64) -> Digest {
+        let seed = self.cfg.seed;
+        move |round: u64| {
+            Digest::of_parts(&[
+                b"fedledger/simulate/round-seed",
+                &seed.to_le_bytes(),
+                &round.to_le_bytes(),
+            ])
+        }
+    }
+
+    /// [`Simulation::run`] with the per-round aggregation seed (what drives bucketing; a node
+    /// uses the previous block hash) taken from `round_seed(round)`, so a ledger written
+    /// alongside can use its real block hashes.
+    pub fn run_seeded<S, F>(
+        &self,
+        mut round_seed: S,
+        mut on_round: F,
+    ) -> Result<SimReport, LearnError>
+    where
+        S: FnMut(u64) -> Digest,
         F: FnMut(&RoundRecord, &RoundReport) -> Result<(), LearnError>,
     {
         let cfg = &self.cfg;
@@ -298,7 +326,8 @@ impl Simulation {
                 .copied()
                 .zip(deltas.iter().map(Vec::as_slice))
                 .collect();
-            let (aggregate, outcomes) = glue::aggregate(&self.rule, &refs, cfg.rule_f())?;
+            let (aggregate, outcomes) =
+                glue::aggregate(&self.rule, &refs, cfg.rule_f(), &round_seed(round))?;
             // The model step is consensus-critical: plain f32 addition, coordinate by coordinate.
             for (g, a) in global.iter_mut().zip(&aggregate) {
                 *g += *a;

@@ -1,7 +1,7 @@
 //! Adapters from the simulator to the aggregation rules and the privacy accountant: error
 //! mapping and the conversion of rule outcomes into report form.
 
-use crate::learn::aggregate::{self, Rule, UpdateRef};
+use crate::learn::aggregate::{Aggregator, UpdateRef};
 use crate::learn::error::LearnError;
 use crate::learn::simulate::UpdateOutcome;
 use fedledger_ledger::block::DpSpend;
@@ -9,25 +9,27 @@ use fedledger_ledger::privacy::{self, Accountant};
 use fedledger_ledger::Digest;
 
 /// Parse a rule name and check it accepts `n` updates with `f` Byzantine.
-pub(super) fn parse_rule(name: &str, n: usize, f: usize) -> Result<Rule, LearnError> {
-    let rule = Rule::parse(name).map_err(|e| LearnError::Aggregation(e.to_string()))?;
+pub(super) fn parse_rule(name: &str, n: usize, f: usize) -> Result<Aggregator, LearnError> {
+    let rule = Aggregator::parse(name).map_err(|e| LearnError::Aggregation(e.to_string()))?;
     fedledger_ledger::genesis::check_rule(name, n as u64, f as u32)
         .map_err(LearnError::Aggregation)?;
     Ok(rule)
 }
 
-/// Aggregate `(id, delta)` pairs (in organization order) with `rule`.
+/// Aggregate `(id, delta)` pairs (in organization order) with `rule`; `seed` drives bucketing.
 pub(super) fn aggregate(
-    rule: &Rule,
+    rule: &Aggregator,
     updates: &[(Digest, &[f32])],
     f: usize,
+    seed: &Digest,
 ) -> Result<(Vec<f32>, Vec<UpdateOutcome>), LearnError> {
     let refs: Vec<UpdateRef<'_>> = updates
         .iter()
         .map(|&(id, delta)| UpdateRef { id, delta })
         .collect();
-    let agg =
-        aggregate::aggregate(rule, &refs, f).map_err(|e| LearnError::Aggregation(e.to_string()))?;
+    let agg = rule
+        .run(&refs, f, seed)
+        .map_err(|e| LearnError::Aggregation(e.to_string()))?;
     let outcomes = agg
         .outcomes
         .into_iter()
