@@ -13,7 +13,7 @@ pub const BUCKET_SIZE: u64 = 2;
 pub const ROBUST: &str = "robust";
 
 /// What [`ROBUST`] runs. Fixed for this ledger format: a ledger that says `robust` means this.
-pub const ROBUST_PIPELINE: &str = "arc+nnm+trimmed-mean";
+pub const ROBUST_PIPELINE: &str = "arc+nnm+multi-krum";
 
 /// A rule name split into its steps, with [`ROBUST`] expanded.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -359,7 +359,7 @@ fn outputs_and_outcomes_are_pinned_on_every_path() {
         (
             "robust",
             "24c20ea92a43d6863233e415acb7d33a376d66202c0b4f7a641ff2d2f09919a3",
-            "e5bd38ac0f723b65b50a2bd0d4ad5567d23d28a79a81843bd00a5ec2a687311c",
+            "03dc489751a1f9771e4c60769799bf0b056709890ae5c64bb79d200f5f237b44",
         ),
         (
             "nnm+mean",

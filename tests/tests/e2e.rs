@@ -110,6 +110,52 @@ fn a_killed_leader_forces_a_recorded_view_change() {
     }
 }
 
+/// With an attacker and no --rule, testnet picks `robust` (ARC, NNM, Multi-Krum) on 5 real
+/// nodes: the attacker's update is excluded outright in some rounds (its mix is never selected
+/// and no selected mix contains it), clipped and diluted in the others; the model learns as
+/// well as without it and every ledger deep-audits.
+#[test]
+fn the_default_robust_rule_contains_a_sign_flipper() {
+    let _g = serial();
+    let clean = testnet_json(&["--nodes", "5", "--rounds", "5", "--rule", "robust"]);
+    let s = testnet_json(&["--rounds", "5", "--byzantine", "1", "--attack", "sign-flip"]);
+    assert_eq!(s["identical"], true, "{s}");
+    assert_eq!(s["all_valid"], true, "{s}");
+    let orgs = s["orgs"].as_array().unwrap();
+    assert_eq!(orgs.len(), 5, "robust needs n >= 2f+3");
+    let attacker = orgs.iter().find(|o| o["attack"] == "sign-flip").unwrap();
+    let updates = attacker["updates"].as_u64().unwrap();
+    assert!(updates >= 3, "{attacker}");
+    assert!(attacker["exclusions"].as_u64().unwrap() >= 1, "{attacker}");
+    let auc = |s: &Value| s["last_round"]["auc"].as_f64().unwrap();
+    assert!(
+        auc(&s) >= auc(&clean) - 0.03,
+        "clean {} attacked {}",
+        auc(&clean),
+        auc(&s)
+    );
+}
+
+/// Bucketing's permutation comes from the previous block hash: every validator and the deep
+/// audit must derive the same buckets, round after round.
+#[test]
+fn bucketing_rounds_agree_and_deep_audit() {
+    let _g = serial();
+    let s = testnet_json(&[
+        "--nodes",
+        "5",
+        "--rounds",
+        "4",
+        "--rule",
+        "bucketing+median",
+    ]);
+    assert_eq!(s["identical"], true, "{s}");
+    assert_eq!(s["all_valid"], true, "{s}");
+    for o in s["orgs"].as_array().unwrap() {
+        assert_eq!(o["height"], 4, "{o}");
+    }
+}
+
 #[test]
 fn a_sign_flip_attacker_is_excluded_under_krum() {
     let _g = serial();

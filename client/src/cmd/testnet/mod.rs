@@ -45,7 +45,8 @@ pub struct Args {
     #[arg(long, value_name = "NAME[,NAME]")]
     pub adversary: Option<String>,
     /// Aggregation rule (mean, median, trimmed-mean, krum, multi-krum, bulyan,
-    /// geometric-median, centered-clipping) [default: median; with --byzantine, multi-krum,
+    /// geometric-median, centered-clipping), optionally after pre-aggregation steps (`nnm+krum`),
+    /// or robust = arc+nnm+multi-krum [default: median; with --byzantine and --attack, robust,
     /// which excludes whole updates and so shows the attacker excluded in the ledger].
     #[arg(long = "rule")]
     pub rule_arg: Option<String>,
@@ -170,14 +171,14 @@ pub fn run(mut a: Args) -> anyhow::Result<ExitCode> {
     a.rule = a
         .rule_arg
         .clone()
-        .unwrap_or_else(|| if poisoning { "multi-krum" } else { "median" }.to_string());
+        .unwrap_or_else(|| if poisoning { "robust" } else { "median" }.to_string());
     a.nodes = match a.nodes_arg {
         Some(n) => n,
         None if a.rule_arg.is_none() && byz > 0 && !poisoning => (3 * byz + 1).max(4),
         None if a.rule_arg.is_none() && byz > 0 => {
             let n = (2 * byz + 3).max(3 * byz + 1).max(4);
             eprintln!(
-                "--byzantine {byz}: using rule multi-krum (it keeps the n-f most central updates and excludes the rest) with {n} nodes (it needs n >= 2f+3); choose with --rule and --nodes"
+                "--byzantine {byz}: using rule robust (arc+nnm+multi-krum: clip the largest updates, mix each with its n-f nearest, keep the n-f most central mixes) with {n} nodes (it needs n >= 2f+3); choose with --rule and --nodes"
             );
             n
         }
