@@ -212,6 +212,20 @@ fn bad_grid_entries_are_refused_before_anything_runs() {
         &["Krum needs n >= 2f+3 (here n=4, f=1)", "--skip-infeasible"],
     );
     refused(&[("--fractions", "0.95")], &["leaving no honest one"]);
+    // Pre-aggregators compose with every rule: one row per rule and pre-aggregator.
+    let o = fedledger(&grid_args(
+        &[("--seeds", "1"), ("--attacks", "ipm")],
+        &["--pre", "none,nnm", "--json"],
+    ));
+    assert!(o.status.success(), "{}", text(&o));
+    let json: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let rules: Vec<&str> = json["table"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["rule"].as_str().unwrap())
+        .collect();
+    assert_eq!(rules, ["mean", "nnm+mean", "median", "nnm+median"]);
     // Infeasible points may be skipped instead; the rest runs. (A rule that can run nowhere in
     // the grid is still refused.)
     let o = fedledger(&grid_args(

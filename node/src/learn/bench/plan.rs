@@ -431,10 +431,10 @@ mod tests {
 
     #[test]
     fn unknown_and_impossible_rules_are_refused_together() {
-        let g = grid("krum,median", "none,nnm", "alie", &[0.25], &[4]);
+        let g = grid("krum,median", "none,no-such-pre", "alie", &[0.25], &[4]);
         let e = Plan::new(&g).unwrap_err().to_string();
-        assert!(e.contains("\"nnm+krum\""), "{e}");
-        assert!(e.contains("\"nnm+median\""), "{e}");
+        assert!(e.contains("\"no-such-pre+krum\""), "{e}");
+        assert!(e.contains("\"no-such-pre+median\""), "{e}");
         assert!(e.contains("Krum needs n >= 2f+3 (here n=4, f=1)"), "{e}");
         assert!(!e.contains("\"median\""), "{e}");
         let g = grid("mean", "none", "alie", &[1.0 - 1e-9], &[3]);
@@ -442,6 +442,30 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("leaving no honest one"));
+    }
+
+    #[test]
+    fn pre_aggregators_compose_with_every_rule_through_the_simulator() {
+        let g = grid("mean,median", "none,nnm,arc", "ipm", &[0.25], &[8]);
+        let p = Plan::new(&g).unwrap();
+        let names: Vec<String> = p.rows.iter().map(RuleAxis::name).collect();
+        assert_eq!(
+            names,
+            [
+                "mean",
+                "nnm+mean",
+                "arc+mean",
+                "median",
+                "nnm+median",
+                "arc+median"
+            ]
+        );
+        // Each row's own no-attack run keeps its pre-aggregator; the clean run is plain mean.
+        for c in &p.cells {
+            let run = &p.runs[c.run];
+            assert_eq!(p.runs[run.own].cfg.rule, p.rows[c.row].name());
+            assert_eq!(p.runs[run.clean].cfg.rule, "mean");
+        }
     }
 
     #[test]
