@@ -44,14 +44,20 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    let cli = Cli::parse();
+    // A learning benchmark runs hundreds of deliberate attack simulations; the simulator's
+    // per-run "attack mode" warning would bury its progress line (FEDLEDGER_LOG still rules).
+    let default_filter = match &cli.command {
+        Command::Bench(cmd::bench::Command::Learning(_)) => "warn,fedledger::simulate=error",
+        _ => "warn",
+    };
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("FEDLEDGER_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_filter)),
         )
         .with_writer(std::io::stderr)
         .init();
-    let cli = Cli::parse();
     let result = match cli.command {
         Command::Keygen(a) => cmd::keygen::run(a),
         Command::Genesis(c) => cmd::genesis::run(c),

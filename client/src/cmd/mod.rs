@@ -2,6 +2,7 @@
 
 pub mod audit;
 pub mod bench;
+pub mod bench_learning;
 pub mod block;
 pub mod deep_audit;
 pub mod export;

@@ -10,9 +10,9 @@ use std::fmt::Write as _;
 
 /// Scripts are never needed; the policy forbids them (and any network fetch) should escaping
 /// ever miss something.
-const CSP: &str = "default-src 'none'; style-src 'unsafe-inline'; img-src data:";
+pub(crate) const CSP: &str = "default-src 'none'; style-src 'unsafe-inline'; img-src data:";
 
-const CSS: &str = r#"
+pub(crate) const CSS: &str = r#"
 body{font-family:"DejaVu Sans",Helvetica,Arial,sans-serif;color:#222;margin:0;background:#f6f7f9}
 main{max-width:960px;margin:0 auto;padding:24px}
 h1{font-size:24px;margin:0 0 12px}

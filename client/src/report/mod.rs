@@ -1,10 +1,13 @@
 //! The audit report: per-round series collected during an audit, drawn as inline SVG charts in one
-//! self-contained HTML page (and optionally as PNG files).
+//! self-contained HTML page (and optionally as PNG files); and the learning benchmark's page and
+//! AUC-drop heatmap, drawn with the same SVG primitives and styles.
 
 pub mod build;
 pub mod charts;
 pub mod data;
+pub mod drop_heatmap;
 pub mod html;
+pub mod matrix;
 pub mod png;
 pub mod svg;
 

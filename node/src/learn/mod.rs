@@ -1,8 +1,9 @@
 //! Learning: data loading and synthesis, partitioning, models, DP-SGD, robust aggregation of
-//! members' deltas, attacks, metrics and the in-process simulator.
+//! members' deltas, attacks, metrics, the in-process simulator and its benchmark matrix.
 
 pub mod aggregate;
 pub mod attack;
+pub mod bench;
 pub mod data;
 pub mod error;
 pub mod metrics;

@@ -16,6 +16,13 @@ pub(super) fn parse_rule(name: &str, n: usize, f: usize) -> Result<Aggregator, L
     Ok(rule)
 }
 
+/// Whether a simulation of `n` organizations could run the rule named `name` with f = `f`: the
+/// very check [`super::Simulation::new`] makes, so a caller (a benchmark grid) can refuse bad
+/// names and impossible (n, f) before running anything.
+pub fn check_rule(name: &str, n: usize, f: usize) -> Result<(), LearnError> {
+    parse_rule(name, n, f).map(|_| ())
+}
+
 /// Aggregate `(id, delta)` pairs (in organization order) with `rule`; `seed` drives bucketing.
 pub(super) fn aggregate(
     rule: &Aggregator,

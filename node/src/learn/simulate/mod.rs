@@ -9,4 +9,5 @@ mod report;
 
 pub use config::{DataSource, Noise, SimConfig};
 pub use engine::Simulation;
+pub use glue::check_rule;
 pub use report::{OrgSummary, OrgUpdate, RoundRecord, RoundReport, SimReport, UpdateOutcome};
