@@ -51,7 +51,8 @@ pub struct Args {
     /// The rule's f (default: --byzantine).
     #[arg(long)]
     f: Option<usize>,
-    /// Attack: sign-flip[:K], gaussian[:STD], scaling[:K], label-flip, alie[:Z], ipm[:EPS].
+    /// Attack: sign-flip[:K], gaussian[:STD], scaling[:K], label-flip, alie[:Z], ipm[:EPS],
+    /// min-max[:std|unit|sign], min-sum[:std|unit|sign], mimic, alie-adaptive (knows the rule).
     #[arg(long)]
     attack: Option<Attack>,
     /// Calibrate each organization's noise so that all rounds spend at most this epsilon.

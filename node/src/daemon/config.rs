@@ -134,7 +134,8 @@ pub struct TrainingSection {
     /// Heavy-ball momentum.
     #[serde(default = "default_momentum")]
     pub momentum: f32,
-    /// Testing only: make this member attack (`sign-flip`, `gaussian`, `scaling`, `label-flip`).
+    /// Testing only: make this member attack (`sign-flip`, `gaussian`, `scaling`, `label-flip`;
+    /// the colluding attacks, which need the honest updates, are refused).
     #[serde(default)]
     pub attack: Option<String>,
     /// Stop training after this round (0 = the genesis `max_rounds`, or forever if that is 0).
@@ -484,7 +485,7 @@ impl NodeConfig {
                 Ok(at) if at.is_colluding() => {
                     return bad(
                         "training.attack",
-                        format!("`{a}` needs the honest updates; a node can mount sign-flip, gaussian, scaling or label-flip"),
+                        format!("`{a}` is a colluding attack: it needs the other members' honest updates, which a node does not see (run it with `fedledger simulate`); a node can mount sign-flip, gaussian, scaling or label-flip"),
                     )
                 }
                 Ok(_) => {}
@@ -528,6 +529,37 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("data.path"), "{e}");
+    }
+
+    #[test]
+    fn a_node_mounts_only_attacks_that_need_nothing_but_its_own_update() {
+        let with = |a: &str| {
+            NodeConfig::parse(&format!("{MINIMAL}[training]\nattack = \"{a}\"\n"))
+                .unwrap()
+                .validate()
+        };
+        for ok in ["sign-flip", "gaussian:2", "scaling", "label-flip"] {
+            with(ok).unwrap();
+        }
+        for colluding in [
+            "alie",
+            "ipm",
+            "min-max",
+            "min-sum:unit",
+            "mimic",
+            "alie-adaptive",
+        ] {
+            let e = with(colluding).unwrap_err().to_string();
+            assert!(
+                e.contains("training.attack") && e.contains("colluding"),
+                "{colluding}: {e}"
+            );
+        }
+        let e = with("min-max:sideways").unwrap_err().to_string();
+        assert!(
+            e.contains("training.attack") && e.contains("std, unit or sign"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -112,10 +112,19 @@ impl Learner {
         }
         let attack = match &training.attack {
             None => None,
-            Some(a) => Some(
-                a.parse::<Attack>()
-                    .map_err(|e| cfg_err("training.attack", e.to_string()))?,
-            ),
+            Some(a) => {
+                let attack = a
+                    .parse::<Attack>()
+                    .map_err(|e| cfg_err("training.attack", e.to_string()))?;
+                // Also refused by the config check; a node sees no other member's update.
+                if attack.is_colluding() {
+                    return Err(cfg_err(
+                        "training.attack",
+                        format!("`{a}` is a colluding attack: it needs the other members' honest updates, which a node does not see"),
+                    ));
+                }
+                Some(attack)
+            }
         };
         let dp = &genesis.dp;
         let cfg = TrainConfig {
@@ -172,9 +181,9 @@ impl Learner {
         };
         let out = train_local(&self.arch, global, data, &self.cfg, seed)?;
         let delta = match self.attack {
-            Some(a) if !a.is_data_level() => {
-                a.craft(&out.delta, &[out.delta.as_slice()], 1, 1, seed)?
-            }
+            // Only attacks that rewrite this member's own update get here (`new` refuses the
+            // colluding ones), so no honest updates and no aggregation oracle are needed.
+            Some(a) if !a.is_data_level() => a.craft(&out.delta, &[], 1, 1, seed, None)?,
             _ => out.delta,
         };
         Ok(LocalUpdate {

@@ -310,12 +310,40 @@ impl Simulation {
                 .filter(|(k, _)| !self.is_byzantine(*k))
                 .map(|(_, (t, _))| t.delta.as_slice())
                 .collect();
+            // What the attackers' coalition knows of the rule: it aggregates a full round of
+            // updates exactly as the real round will.
+            let oracle = |set: &[&[f32]]| -> Result<Vec<f32>, LearnError> {
+                let ids: Vec<(Digest, &[f32])> = set.iter().map(|u| (update_hash(u), *u)).collect();
+                Ok(glue::aggregate(&self.rule, &ids, cfg.rule_f())?.0)
+            };
+            // A colluding attack is crafted once per round (one seed for the coalition) and every
+            // attacker sends that same update.
+            let mut shared: Option<Vec<f32>> = None;
             let mut deltas: Vec<Vec<f32>> = Vec::with_capacity(n);
             for (k, (t, _)) in trained.iter().enumerate() {
                 match attack {
+                    Some(a) if self.is_byzantine(k) && a.is_colluding() => {
+                        let update = match &shared {
+                            Some(u) => u.clone(),
+                            None => {
+                                let seed = derive(cfg.seed, &[SEED_ATTACK, round]);
+                                let u = a.craft(
+                                    &t.delta,
+                                    &honest,
+                                    n,
+                                    cfg.byzantine,
+                                    seed,
+                                    Some(&oracle),
+                                )?;
+                                shared = Some(u.clone());
+                                u
+                            }
+                        };
+                        deltas.push(update);
+                    }
                     Some(a) if self.is_byzantine(k) && !a.is_data_level() => {
                         let seed = derive(cfg.seed, &[SEED_ATTACK, round, k as u64]);
-                        deltas.push(a.craft(&t.delta, &honest, n, cfg.byzantine, seed)?);
+                        deltas.push(a.craft(&t.delta, &honest, n, cfg.byzantine, seed, None)?);
                     }
                     _ => deltas.push(t.delta.clone()),
                 }
