@@ -312,9 +312,10 @@ impl Simulation {
                 .collect();
             // What the attackers' coalition knows of the rule: it aggregates a full round of
             // updates exactly as the real round will.
+            let agg_seed = round_seed(round);
             let oracle = |set: &[&[f32]]| -> Result<Vec<f32>, LearnError> {
                 let ids: Vec<(Digest, &[f32])> = set.iter().map(|u| (update_hash(u), *u)).collect();
-                Ok(glue::aggregate(&self.rule, &ids, cfg.rule_f())?.0)
+                Ok(glue::aggregate(&self.rule, &ids, cfg.rule_f(), &agg_seed)?.0)
             };
             // A colluding attack is crafted once per round (one seed for the coalition) and every
             // attacker sends that same update.
@@ -355,7 +356,7 @@ impl Simulation {
                 .zip(deltas.iter().map(Vec::as_slice))
                 .collect();
             let (aggregate, outcomes) =
-                glue::aggregate(&self.rule, &refs, cfg.rule_f(), &round_seed(round))?;
+                glue::aggregate(&self.rule, &refs, cfg.rule_f(), &agg_seed)?;
             // The model step is consensus-critical: plain f32 addition, coordinate by coordinate.
             for (g, a) in global.iter_mut().zip(&aggregate) {
                 *g += *a;
