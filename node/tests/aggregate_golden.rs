@@ -5,31 +5,9 @@
 use fedledger_ledger::Digest;
 use fedledger_node::learn::aggregate::simd::{self, CodePath};
 use fedledger_node::learn::aggregate::{aggregate, Aggregation, Outcome, Rule, UpdateRef};
-use rand::{Rng, SeedableRng};
 
-/// 15 updates of dimension 1031 (not a multiple of any lane or chunk width): 12 honest ones
-/// around a common direction, 3 attackers (scaled sign flips).
-fn input() -> (Vec<Vec<f32>>, Vec<Digest>) {
-    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(20261122);
-    let dim = 1031;
-    let base: Vec<f32> = (0..dim).map(|_| rng.gen_range(-1.0f32..1.0)).collect();
-    let rows = (0..15)
-        .map(|i| {
-            base.iter()
-                .map(|&b| {
-                    let noise = rng.gen_range(-0.5f32..0.5);
-                    if i < 3 {
-                        -8.0 * b + noise
-                    } else {
-                        b + noise
-                    }
-                })
-                .collect()
-        })
-        .collect();
-    let ids = (0..15u64).map(|i| Digest::of(&i.to_le_bytes())).collect();
-    (rows, ids)
-}
+mod aggregate_common;
+use aggregate_common::golden_input as input;
 
 fn hash(v: &[f32]) -> String {
     let bytes: Vec<u8> = v.iter().flat_map(|x| x.to_le_bytes()).collect();

@@ -2,27 +2,12 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use fedledger_ledger::genesis::AggregationSpec;
-use fedledger_ledger::Digest;
-use fedledger_node::learn::aggregate::{aggregate, AggregateError, Rule, UpdateRef};
+use fedledger_node::learn::aggregate::{aggregate, AggregateError, Rule};
 use serde_json::Value;
 use std::path::Path;
 
-/// Ids that sort like the indices, as the vectors assume ("smaller update hash = smaller index").
-fn id(i: usize) -> Digest {
-    let mut b = [0u8; 32];
-    b[..8].copy_from_slice(&(i as u64).to_be_bytes());
-    Digest(b)
-}
-
-fn refs(rows: &[Vec<f32>]) -> Vec<UpdateRef<'_>> {
-    rows.iter()
-        .enumerate()
-        .map(|(i, r)| UpdateRef {
-            id: id(i),
-            delta: r,
-        })
-        .collect()
-}
+mod aggregate_common;
+use aggregate_common::refs;
 
 fn floats(v: &Value) -> Vec<f64> {
     v.as_array()

@@ -9,22 +9,8 @@ use rand::{Rng, SeedableRng};
 use serde_json::Value;
 use std::path::Path;
 
-/// Ids that sort like the indices, as the shared vectors assume.
-fn id(i: usize) -> Digest {
-    let mut b = [0u8; 32];
-    b[..8].copy_from_slice(&(i as u64).to_be_bytes());
-    Digest(b)
-}
-
-fn refs(rows: &[Vec<f32>]) -> Vec<UpdateRef<'_>> {
-    rows.iter()
-        .enumerate()
-        .map(|(i, r)| UpdateRef {
-            id: id(i),
-            delta: r,
-        })
-        .collect()
-}
+mod aggregate_common;
+use aggregate_common::{golden_input, refs};
 
 fn hash(v: &[f32]) -> String {
     let bytes: Vec<u8> = v.iter().flat_map(|x| x.to_le_bytes()).collect();
@@ -328,29 +314,6 @@ fn the_table_accounts_for_buckets() {
         robust.pipeline(),
         fedledger_ledger::rule_name::ROBUST_PIPELINE
     );
-}
-
-/// 15 updates of dimension 1031 (3 attackers), as in `aggregate_golden.rs`.
-fn golden_input() -> (Vec<Vec<f32>>, Vec<Digest>) {
-    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(20261122);
-    let dim = 1031;
-    let base: Vec<f32> = (0..dim).map(|_| rng.gen_range(-1.0f32..1.0)).collect();
-    let rows = (0..15)
-        .map(|i| {
-            base.iter()
-                .map(|&b| {
-                    let noise = rng.gen_range(-0.5f32..0.5);
-                    if i < 3 {
-                        -8.0 * b + noise
-                    } else {
-                        b + noise
-                    }
-                })
-                .collect()
-        })
-        .collect();
-    let ids = (0..15u64).map(|i| Digest::of(&i.to_le_bytes())).collect();
-    (rows, ids)
 }
 
 #[test]
