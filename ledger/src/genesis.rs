@@ -98,6 +98,33 @@ pub struct DpPolicy {
     pub local_epochs: u32,
     /// The delta every member's epsilon is measured at.
     pub delta: f64,
+    /// Plan each member's settings from a target epsilon instead ([`crate::privacy::plan`]):
+    /// then the fixed clip, noise, batch and epochs above are unused, and every recorded spend
+    /// must be the plan's for the member's signed example count. Absent from the canonical
+    /// encoding when unset, so chain ids of genesis files without it are unchanged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plan: Option<DpPlanSpec>,
+}
+
+/// `[dp.plan]`: the target a member's DP-SGD settings are planned for.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DpPlanSpec {
+    /// Epsilon each member reaches (at `dp.delta`) after `rounds` rounds.
+    pub target_epsilon: f64,
+    /// The rounds the budget is spread over.
+    pub rounds: u64,
+}
+
+impl DpPolicy {
+    /// The plan target, when the policy plans settings.
+    pub fn plan_target(&self) -> Option<crate::privacy::DpPlanTarget> {
+        self.plan.map(|p| crate::privacy::DpPlanTarget {
+            epsilon: p.target_epsilon,
+            delta: self.delta,
+            rounds: p.rounds,
+        })
+    }
 }
 
 /// Timing and membership rules.
@@ -216,6 +243,27 @@ impl Genesis {
         }
         if dp.batch_size == 0 || dp.local_epochs == 0 {
             return bad("dp.batch_size and dp.local_epochs must be at least 1".into());
+        }
+        if let Some(p) = &dp.plan {
+            if !(p.target_epsilon.is_finite() && p.target_epsilon > 0.0) {
+                return bad(format!(
+                    "dp.plan.target_epsilon must be a positive number, found {}",
+                    p.target_epsilon
+                ));
+            }
+            if p.rounds == 0 {
+                return bad("dp.plan.rounds must be at least 1".into());
+            }
+            if let Some(m) = self
+                .members
+                .iter()
+                .find(|m| m.epsilon_max < p.target_epsilon)
+            {
+                return bad(format!(
+                    "dp.plan.target_epsilon {} exceeds the cap {} of member {}: it would be refused before the planned rounds end",
+                    p.target_epsilon, m.epsilon_max, m.name
+                ));
+            }
         }
         let m = &self.model;
         if !["logistic", "softmax", "mlp"].contains(&m.kind.as_str()) {

@@ -54,6 +54,7 @@ pub fn test_genesis(n: usize, f: u32, rule: &str, epsilon_max: f64) -> Genesis {
             batch_size: 32,
             local_epochs: 1,
             delta: 1e-5,
+            plan: None,
         },
         rounds: RoundPolicy {
             collect_timeout_ms: 1000,

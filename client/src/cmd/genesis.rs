@@ -2,7 +2,8 @@
 
 use anyhow::Context;
 use fedledger_ledger::genesis::{
-    AggregationSpec, DpPolicy, Genesis, MemberSpec, ModelSpec, RoundPolicy, FORMAT_VERSION,
+    AggregationSpec, DpPlanSpec, DpPolicy, Genesis, MemberSpec, ModelSpec, RoundPolicy,
+    FORMAT_VERSION,
 };
 use fedledger_ledger::{OrgId, OrgKey};
 use std::path::PathBuf;
@@ -57,6 +58,13 @@ pub struct NewArgs {
     /// Local epochs per round.
     #[arg(long, default_value_t = 1)]
     local_epochs: u32,
+    /// Plan every member's DP-SGD settings (batch, epochs, clip, noise) from this target
+    /// epsilon and its example count, instead of the fixed settings above (needs --plan-rounds).
+    #[arg(long, requires = "plan_rounds")]
+    plan_epsilon: Option<f64>,
+    /// The rounds a planned budget is spread over.
+    #[arg(long, requires = "plan_epsilon")]
+    plan_rounds: Option<u64>,
     /// Model: logistic, softmax or mlp.
     #[arg(long, default_value = "logistic")]
     model: String,
@@ -164,6 +172,13 @@ pub fn run(c: Command) -> anyhow::Result<ExitCode> {
                     batch_size: a.batch_size,
                     local_epochs: a.local_epochs,
                     delta: a.delta,
+                    plan: match (a.plan_epsilon, a.plan_rounds) {
+                        (Some(target_epsilon), Some(rounds)) => Some(DpPlanSpec {
+                            target_epsilon,
+                            rounds,
+                        }),
+                        _ => None,
+                    },
                 },
                 rounds: RoundPolicy {
                     collect_timeout_ms: a.collect_timeout_ms,
@@ -210,14 +225,20 @@ pub fn run(c: Command) -> anyhow::Result<ExitCode> {
                     "model        {} ({} features, {} classes)",
                     g.model.kind, g.model.features, g.model.classes
                 );
-                println!(
-                    "dp           sigma={} C={} batch={} epochs={} delta={:e}",
-                    g.dp.noise_multiplier,
-                    g.dp.clip_norm,
-                    g.dp.batch_size,
-                    g.dp.local_epochs,
-                    g.dp.delta
-                );
+                match &g.dp.plan {
+                    Some(p) => println!(
+                        "dp           planned per member for epsilon {} over {} rounds, delta={:e}",
+                        p.target_epsilon, p.rounds, g.dp.delta
+                    ),
+                    None => println!(
+                        "dp           sigma={} C={} batch={} epochs={} delta={:e}",
+                        g.dp.noise_multiplier,
+                        g.dp.clip_norm,
+                        g.dp.batch_size,
+                        g.dp.local_epochs,
+                        g.dp.delta
+                    ),
+                }
                 for m in &g.members {
                     println!(
                         "member       {} {:<20} epsilon_max {}",

@@ -5,7 +5,9 @@ use fedledger_node::learn::attack::Attack;
 use fedledger_node::learn::metrics::Metrics;
 use fedledger_node::learn::model::ModelKind;
 use fedledger_node::learn::partition::Partition;
-use fedledger_node::learn::simulate::{DataSource, Noise, SimConfig, SimReport, Simulation};
+use fedledger_node::learn::simulate::{
+    DataSource, DpPlanMode, Noise, SimConfig, SimReport, Simulation,
+};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -58,6 +60,12 @@ pub struct Args {
     /// Calibrate each organization's noise so that all rounds spend at most this epsilon.
     #[arg(long, conflicts_with = "noise_multiplier")]
     target_epsilon: Option<f64>,
+    /// How each organization's DP-SGD settings are chosen: `fixed` (--batch, --epochs, --clip
+    /// for everyone, sigma calibrated or given) or `auto` (batch, epochs, clip and sigma planned
+    /// from --target-epsilon, --rounds and its own example count, as nodes do under a genesis
+    /// `[dp.plan]`; --batch, --epochs and --clip are then unused).
+    #[arg(long, default_value = "fixed", value_name = "fixed|auto")]
+    dp_plan: DpPlanMode,
     /// A fixed DP-SGD noise multiplier instead (0 or absent with no --target-epsilon: no DP).
     #[arg(long)]
     noise_multiplier: Option<f64>,
@@ -119,6 +127,7 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         byzantine: a.byzantine,
         attack: a.attack,
         noise,
+        dp_plan: a.dp_plan,
         delta: a.delta,
         clip_norm: a.clip,
         batch_size: a.batch,
@@ -127,6 +136,9 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         seed: a.seed,
         ..SimConfig::default()
     };
+    if a.dp_plan == DpPlanMode::Auto && a.target_epsilon.is_none() {
+        anyhow::bail!("--dp-plan auto plans for a target: give --target-epsilon");
+    }
     if a.byzantine > 0 && a.attack.is_none() {
         anyhow::bail!("--byzantine {} needs --attack NAME", a.byzantine);
     }
@@ -226,4 +238,26 @@ fn print_table(r: &SimReport) {
     };
     line("federated", &r.final_metrics);
     line("centralized", &r.centralized);
+    if r.orgs.iter().any(|o| o.plan.is_some()) {
+        println!();
+        println!(
+            "{:<5} {:>8} {:>6} {:>7} {:>6} {:>7} {:>10} {:>8}",
+            "org", "examples", "batch", "epochs", "steps", "clip", "sigma", "epsilon"
+        );
+        for o in &r.orgs {
+            if let Some(p) = &o.plan {
+                println!(
+                    "{:<5} {:>8} {:>6} {:>7} {:>6} {:>7.4} {:>10.4} {:>8.4}",
+                    o.org,
+                    o.train_examples,
+                    p.batch_size,
+                    p.local_epochs,
+                    p.steps_per_round,
+                    p.clip_norm,
+                    p.noise_multiplier,
+                    o.epsilon.unwrap_or(0.0)
+                );
+            }
+        }
+    }
 }

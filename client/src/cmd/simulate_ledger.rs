@@ -220,17 +220,8 @@ fn projected_epsilon(sim: &Simulation) -> anyhow::Result<f64> {
     let cfg = sim.config();
     let train = sim.train_examples();
     let mut worst: f64 = 0.0;
-    for (n, sigma) in train.iter().zip(sim.noise_multipliers()) {
-        let q = (cfg.batch_size as f64 / (*n).max(1) as f64).min(1.0);
-        let steps = (f64::from(cfg.local_epochs) / q).ceil() as u64;
-        let rounds = vec![
-            fedledger_ledger::block::DpSpend {
-                sampling_rate: q,
-                noise_multiplier: *sigma,
-                steps
-            };
-            cfg.rounds as usize
-        ];
+    for k in 0..train.len() {
+        let rounds = vec![sim.planned_spend(k); cfg.rounds as usize];
         worst = worst.max(fedledger_ledger::privacy::epsilon(&rounds, cfg.delta)?.epsilon);
     }
     // Headroom for the rounding of the projection; the ledger records the exact spends.

@@ -11,12 +11,14 @@
 //! - [`Converter`]: epsilon of a curve at a fixed delta (cheap; precomputed per delta).
 //! - [`Accountant`]: a member's running spend; [`RdpCache`]: shared per-step curves.
 //! - [`epsilon`] and [`calibrate_noise`]: one-shot helpers.
+//! - [`plan`]: the DP-SGD settings that reach a target epsilon from public sizes only.
 
 mod accountant;
 mod cache;
 mod calibrate;
 mod convert;
 mod orders;
+mod plan;
 mod rdp;
 mod special;
 
@@ -25,4 +27,5 @@ pub use cache::{RdpCache, DEFAULT_CACHE_CAPACITY};
 pub use calibrate::calibrate_noise;
 pub use convert::{Converter, EpsilonAt};
 pub use orders::{NUM_ORDERS, ORDERS};
+pub use plan::{plan, schedule, DpPlan, DpPlanTarget, MAX_EPOCHS, PLAN_BATCH};
 pub use rdp::{RdpCurve, MAX_SERIES_TERMS};

@@ -73,6 +73,11 @@ pub struct Args {
     /// DP-SGD noise multiplier.
     #[arg(long, default_value_t = 1.0)]
     pub noise_multiplier: f64,
+    /// Plan each member's DP-SGD settings (batch, epochs, clip, noise) so that --rounds rounds
+    /// spend this epsilon, from its own example count (genesis `[dp.plan]`), instead of the fixed
+    /// --noise-multiplier with batch 64, one epoch and clip 1.
+    #[arg(long, conflicts_with = "noise_multiplier")]
+    pub target_epsilon: Option<f64>,
     /// Each organization's privacy cap (epsilon at delta 1e-5).
     #[arg(long, default_value_t = 10.0)]
     pub epsilon_max: f64,
@@ -215,6 +220,17 @@ pub fn run(mut a: Args) -> anyhow::Result<ExitCode> {
             "--noise-multiplier must be a number >= 0, found {}",
             a.noise_multiplier
         );
+    }
+    if let Some(e) = a.target_epsilon {
+        if !(e.is_finite() && e > 0.0 && e <= a.epsilon_max) {
+            bail!(
+                "--target-epsilon must be a positive number no larger than --epsilon-max ({}), found {e}",
+                a.epsilon_max
+            );
+        }
+        if a.rounds == 0 {
+            bail!("--target-epsilon spreads the budget over --rounds, which must be at least 1");
+        }
     }
     if a.byzantine > 0 && a.attack.is_none() && a.adversary.is_none() {
         bail!("--byzantine needs --attack NAME or --adversary NAME");

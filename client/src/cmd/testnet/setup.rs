@@ -3,8 +3,8 @@
 use super::Args;
 use anyhow::{bail, Context};
 use fedledger_ledger::genesis::{
-    check_bft, check_rule, AggregationSpec, DpPolicy, Genesis, MemberSpec, ModelSpec, RoundPolicy,
-    FORMAT_VERSION,
+    check_bft, check_rule, AggregationSpec, DpPlanSpec, DpPolicy, Genesis, MemberSpec, ModelSpec,
+    RoundPolicy, FORMAT_VERSION,
 };
 use fedledger_ledger::OrgKey;
 use fedledger_node::learn::data::{csv, synth, Schema, Table};
@@ -152,6 +152,10 @@ pub fn lay_out(a: &Args, root: &Path) -> anyhow::Result<(Vec<NodeSpec>, Genesis)
             batch_size: 64,
             local_epochs: 1,
             delta: 1e-5,
+            plan: a.target_epsilon.map(|target_epsilon| DpPlanSpec {
+                target_epsilon,
+                rounds: a.rounds,
+            }),
         },
         rounds: RoundPolicy {
             collect_timeout_ms: a.collect_timeout_ms,

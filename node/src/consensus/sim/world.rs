@@ -64,6 +64,7 @@ pub fn sim_genesis(n: usize, f: u32, collect_timeout_ms: u64, view_timeout_ms: u
             batch_size: 32,
             local_epochs: 1,
             delta: 1e-5,
+            plan: None,
         },
         rounds: RoundPolicy {
             collect_timeout_ms,

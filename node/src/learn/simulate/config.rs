@@ -36,6 +36,38 @@ pub enum Noise {
     TargetEpsilon(f64),
 }
 
+/// How each organization's DP-SGD settings are chosen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DpPlanMode {
+    /// The same batch, epochs and clip for everyone; sigma from [`Noise`].
+    #[default]
+    Fixed,
+    /// Planned per organization from the target epsilon and its example count
+    /// ([`fedledger_ledger::privacy::plan`]), as a node does under a genesis `[dp.plan]`.
+    Auto,
+}
+
+impl std::str::FromStr for DpPlanMode {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "fixed" => Ok(DpPlanMode::Fixed),
+            "auto" => Ok(DpPlanMode::Auto),
+            other => Err(format!("unknown DP plan {other:?}: expected fixed or auto")),
+        }
+    }
+}
+
+impl std::fmt::Display for DpPlanMode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            DpPlanMode::Fixed => "fixed",
+            DpPlanMode::Auto => "auto",
+        })
+    }
+}
+
 /// A simulation.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SimConfig {
@@ -61,6 +93,9 @@ pub struct SimConfig {
     pub attack: Option<Attack>,
     /// DP noise.
     pub noise: Noise,
+    /// Fixed settings, or planned from the target epsilon (needs [`Noise::TargetEpsilon`]).
+    #[serde(default)]
+    pub dp_plan: DpPlanMode,
     /// The delta epsilon is measured at.
     pub delta: f64,
     /// Per-example clipping bound C (with DP on).
@@ -93,6 +128,7 @@ impl Default for SimConfig {
             byzantine: 0,
             attack: None,
             noise: Noise::Off,
+            dp_plan: DpPlanMode::Fixed,
             delta: 1e-5,
             clip_norm: 1.0,
             batch_size: 64,

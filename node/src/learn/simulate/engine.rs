@@ -2,7 +2,7 @@
 
 use super::glue;
 use super::report::{OrgSummary, OrgUpdate, RoundRecord, RoundReport, SimReport};
-use super::{DataSource, Noise, SimConfig};
+use super::{DataSource, DpPlanMode, Noise, SimConfig};
 use crate::learn::aggregate::Aggregator;
 use crate::learn::attack::Attack;
 use crate::learn::data::{csv, synth, Dataset, Schema};
@@ -12,9 +12,9 @@ use crate::learn::model::{encode_update, model_hash, update_hash, Architecture};
 use crate::learn::partition::partition;
 use crate::learn::train::{train_local, DpSettings, TrainConfig, TrainOutput};
 use crate::round::pool_metrics;
-use fedledger_ledger::block::LocalMetrics;
-use fedledger_ledger::genesis::{DpPolicy, ModelSpec};
-use fedledger_ledger::privacy::Accountant;
+use fedledger_ledger::block::{DpSpend, LocalMetrics};
+use fedledger_ledger::genesis::{DpPlanSpec, DpPolicy, ModelSpec};
+use fedledger_ledger::privacy::{self, Accountant, DpPlan, DpPlanTarget};
 use fedledger_ledger::Digest;
 use rayon::prelude::*;
 
@@ -46,7 +46,9 @@ pub struct Simulation {
     train: Vec<Dataset>,
     holdout: Vec<Dataset>,
     pooled_holdout: Dataset,
-    sigmas: Vec<f64>,
+    /// Each organization's training settings (its own sigma; its own plan with `--dp-plan auto`).
+    train_cfgs: Vec<TrainConfig>,
+    plans: Vec<Option<DpPlan>>,
     init: Vec<f32>,
 }
 
@@ -130,22 +132,7 @@ impl Simulation {
             cfg.hidden.clone(),
         )?;
         let rule = glue::parse_rule(&cfg.rule, cfg.orgs, cfg.rule_f())?;
-        let train_cfg = Self::train_config_for(&cfg, 0.0);
-        let sigmas = train
-            .iter()
-            .map(|d| match cfg.noise {
-                Noise::Off => Ok(0.0),
-                Noise::Multiplier(s) if s.is_finite() && s >= 0.0 => Ok(s),
-                Noise::Multiplier(s) => Err(config_err(
-                    "noise multiplier",
-                    format!("must be >= 0, found {s}"),
-                )),
-                Noise::TargetEpsilon(eps) => {
-                    let (q, steps) = train_cfg.schedule(d.len());
-                    glue::calibrate(q, steps, u64::from(cfg.rounds), eps, cfg.delta)
-                }
-            })
-            .collect::<Result<Vec<f64>, LearnError>>()?;
+        let (train_cfgs, plans) = Self::dp_settings(&cfg, &train)?;
         let init = arch.init(cfg.seed);
         if let Some(a) = cfg.attack {
             tracing::warn!(
@@ -174,9 +161,68 @@ impl Simulation {
             train,
             holdout,
             pooled_holdout,
-            sigmas,
+            train_cfgs,
+            plans,
             init,
         })
+    }
+
+    /// Every organization's training settings and, with `--dp-plan auto`, its plan.
+    #[allow(clippy::type_complexity)]
+    fn dp_settings(
+        cfg: &SimConfig,
+        train: &[Dataset],
+    ) -> Result<(Vec<TrainConfig>, Vec<Option<DpPlan>>), LearnError> {
+        let fixed = Self::train_config_for(cfg, 0.0);
+        let mut cfgs = Vec::with_capacity(train.len());
+        let mut plans = Vec::with_capacity(train.len());
+        for d in train {
+            let (tc, plan) = match (cfg.dp_plan, cfg.noise) {
+                (DpPlanMode::Auto, Noise::TargetEpsilon(epsilon)) => {
+                    let target = DpPlanTarget {
+                        epsilon,
+                        delta: cfg.delta,
+                        rounds: u64::from(cfg.rounds),
+                    };
+                    let p = privacy::plan(&target, d.len() as u64)
+                        .map_err(|e| LearnError::Privacy(e.to_string()))?;
+                    let tc = TrainConfig {
+                        batch_size: p.batch_size as usize,
+                        local_epochs: p.local_epochs,
+                        dp: Some(DpSettings {
+                            clip_norm: p.clip_norm as f32,
+                            noise_multiplier: p.noise_multiplier,
+                        }),
+                        ..fixed
+                    };
+                    (tc, Some(p))
+                }
+                (DpPlanMode::Auto, _) => {
+                    return Err(config_err(
+                        "dp plan",
+                        "--dp-plan auto plans for a target epsilon: give --target-epsilon".into(),
+                    ))
+                }
+                (DpPlanMode::Fixed, Noise::Off) => (fixed, None),
+                (DpPlanMode::Fixed, Noise::Multiplier(s)) if s.is_finite() && s >= 0.0 => {
+                    (Self::train_config_for(cfg, s), None)
+                }
+                (DpPlanMode::Fixed, Noise::Multiplier(s)) => {
+                    return Err(config_err(
+                        "noise multiplier",
+                        format!("must be >= 0, found {s}"),
+                    ))
+                }
+                (DpPlanMode::Fixed, Noise::TargetEpsilon(eps)) => {
+                    let (q, steps) = fixed.schedule(d.len());
+                    let s = glue::calibrate(q, steps, u64::from(cfg.rounds), eps, cfg.delta)?;
+                    (Self::train_config_for(cfg, s), None)
+                }
+            };
+            cfgs.push(tc);
+            plans.push(plan);
+        }
+        Ok((cfgs, plans))
     }
 
     fn train_config_for(cfg: &SimConfig, sigma: f64) -> TrainConfig {
@@ -228,20 +274,46 @@ impl Simulation {
     }
 
     /// The genesis DP policy this run corresponds to; its noise multiplier is the smallest any
-    /// organization uses.
+    /// organization uses, and with `--dp-plan auto` it carries the plan target.
     pub fn dp_policy(&self) -> DpPolicy {
+        let plan = match (self.cfg.dp_plan, self.cfg.noise) {
+            (DpPlanMode::Auto, Noise::TargetEpsilon(target_epsilon)) => Some(DpPlanSpec {
+                target_epsilon,
+                rounds: u64::from(self.cfg.rounds),
+            }),
+            _ => None,
+        };
         DpPolicy {
             clip_norm: f64::from(self.cfg.clip_norm),
-            noise_multiplier: self.sigmas.iter().copied().reduce(f64::min).unwrap_or(0.0),
+            noise_multiplier: self
+                .noise_multipliers()
+                .into_iter()
+                .reduce(f64::min)
+                .unwrap_or(0.0),
             batch_size: self.cfg.batch_size as u32,
             local_epochs: self.cfg.local_epochs,
             delta: self.cfg.delta,
+            plan,
         }
     }
 
     /// Each organization's noise multiplier (0 without DP).
-    pub fn noise_multipliers(&self) -> &[f64] {
-        &self.sigmas
+    pub fn noise_multipliers(&self) -> Vec<f64> {
+        (0..self.train_cfgs.len()).map(|k| self.sigma(k)).collect()
+    }
+
+    /// What organization `k` spends per round (sampling rate 0 steps' worth without DP).
+    pub fn planned_spend(&self, k: usize) -> DpSpend {
+        let (q, steps) = self.train_cfgs[k].schedule(self.train[k].len());
+        DpSpend {
+            sampling_rate: q,
+            noise_multiplier: self.sigma(k),
+            steps,
+        }
+    }
+
+    fn sigma(&self, k: usize) -> f64 {
+        self.train_cfgs[k].dp.map_or(0.0, |d| d.noise_multiplier)
     }
 
     /// Each organization's number of training examples.
@@ -364,7 +436,7 @@ impl Simulation {
             let mut updates = Vec::with_capacity(n);
             for (k, ((t, local), delta)) in trained.into_iter().zip(deltas).enumerate() {
                 // Without noise there is no finite epsilon; the accountant would say +inf.
-                if self.dp_on() && self.sigmas[k] > 0.0 {
+                if self.dp_on() && self.sigma(k) > 0.0 {
                     epsilons[k] = Some(glue::spend(&mut accountants[k], &t.spend, cfg.delta)?);
                 }
                 updates.push(OrgUpdate {
@@ -424,8 +496,9 @@ impl Simulation {
                     positive_rate: d.y.iter().filter(|&&y| y == 1).count() as f64
                         / d.len().max(1) as f64,
                     byzantine: self.is_byzantine(k),
-                    noise_multiplier: self.sigmas[k],
+                    noise_multiplier: self.sigma(k),
                     epsilon: epsilons[k],
+                    plan: self.plans[k],
                 }
             })
             .collect();
@@ -464,7 +537,7 @@ impl Simulation {
             }
             _ => &self.train[k],
         };
-        let tc = Self::train_config_for(&self.cfg, self.sigmas[k]);
+        let tc = self.train_cfgs[k];
         let out = train_local(
             &self.arch,
             global,

@@ -7,7 +7,7 @@ mod engine;
 mod glue;
 mod report;
 
-pub use config::{DataSource, Noise, SimConfig};
+pub use config::{DataSource, DpPlanMode, Noise, SimConfig};
 pub use engine::Simulation;
 pub use glue::check_rule;
 pub use report::{OrgSummary, OrgUpdate, RoundRecord, RoundReport, SimReport, UpdateOutcome};

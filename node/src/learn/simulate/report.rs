@@ -3,6 +3,7 @@
 use crate::learn::metrics::Metrics;
 use crate::learn::simulate::SimConfig;
 use fedledger_ledger::block::{DpSpend, LocalMetrics, RoundMetrics};
+use fedledger_ledger::privacy::DpPlan;
 use fedledger_ledger::Digest;
 use serde::{Deserialize, Serialize};
 
@@ -47,6 +48,9 @@ pub struct OrgSummary {
     pub noise_multiplier: f64,
     /// Its epsilon at the end (`None` without DP).
     pub epsilon: Option<f64>,
+    /// Its planned DP-SGD settings (with `--dp-plan auto`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plan: Option<DpPlan>,
 }
 
 /// The whole run.

@@ -49,10 +49,11 @@ impl TrainConfig {
     /// `q = min(1, batch / examples)` and `steps = ceil(local_epochs / q)`. Known before training
     /// so the accountant can refuse a round that would cross a budget.
     pub fn schedule(&self, examples: usize) -> (f64, u64) {
-        let n = examples.max(1) as f64;
-        let q = (self.batch_size.max(1) as f64 / n).min(1.0);
-        let steps = (f64::from(self.local_epochs) / q).ceil() as u64;
-        (q, steps.max(1))
+        fedledger_ledger::privacy::schedule(
+            self.batch_size as u64,
+            self.local_epochs,
+            examples as u64,
+        )
     }
 }
 
