@@ -395,6 +395,67 @@ fn simulate_writes_a_ledger_that_audits_and_reports_json() {
     );
 }
 
+/// `--dp-plan auto`: every organization gets its own settings from its size, reaches the target
+/// and no more, and the ledger it writes carries the plan, which the audit enforces.
+#[test]
+fn simulate_plans_dp_per_organization_and_the_ledger_audits() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("planned");
+    let o = fedledger(&[
+        "simulate",
+        "--orgs",
+        "4",
+        "--rounds",
+        "3",
+        "--rows-per-org",
+        "200",
+        "--target-epsilon",
+        "0.5",
+        "--dp-plan",
+        "auto",
+        "--seed",
+        "2",
+        "--ledger-out",
+        out.to_str().unwrap(),
+        "--json",
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["config"]["dp_plan"], "auto");
+    for org in v["orgs"].as_array().unwrap() {
+        let plan = &org["plan"];
+        assert!(plan["batch_size"].as_u64().unwrap() >= 1, "{org}");
+        assert!(plan["clip_norm"].as_f64().unwrap() <= 1.0, "{org}");
+        let eps = org["epsilon"].as_f64().unwrap();
+        assert!(eps <= 0.5 && eps > 0.49, "{org}");
+    }
+    let genesis = std::fs::read_to_string(out.join("genesis.toml")).unwrap();
+    assert!(genesis.contains("[dp.plan]"), "{genesis}");
+    let show = fedledger(&[
+        "genesis",
+        "show",
+        "--genesis",
+        out.join("genesis.toml").to_str().unwrap(),
+    ]);
+    assert!(
+        text(&show).contains("planned per member for epsilon 0.5 over 3 rounds"),
+        "{}",
+        text(&show)
+    );
+    let a = fedledger(&[
+        "audit",
+        "--genesis",
+        out.join("genesis.toml").to_str().unwrap(),
+        "--data-dir",
+        out.to_str().unwrap(),
+        "--json",
+    ]);
+    assert!(a.status.success(), "{}", text(&a));
+    let o = fedledger(&["simulate", "--rounds", "1", "--dp-plan", "auto"]);
+    assert!(!o.status.success());
+    assert!(text(&o).contains("--target-epsilon"), "{}", text(&o));
+}
+
 #[test]
 fn simulate_refuses_a_ledger_without_privacy_and_bad_settings_clearly() {
     let dir = tempfile::tempdir().unwrap();

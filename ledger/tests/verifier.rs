@@ -375,3 +375,83 @@ fn validator_set_projection_counts_recorded_changes_only() {
     assert!(s.is_validator_at(&leaver, 4) && !s.is_validator_at(&leaver, 5));
     assert_eq!(s.validator_count_at(5), 4);
 }
+
+/// Under a genesis `[dp.plan]` a member's spend is not its own word: validators recompute the
+/// plan from its signed example count and refuse any other settings, even ones that cost more.
+#[test]
+fn spends_off_the_genesis_plan_are_rejected() {
+    use fedledger_ledger::genesis::DpPlanSpec;
+    use fedledger_ledger::privacy::{plan, DpPlanTarget};
+    let mut genesis = test_genesis(4, 1, "median", 2.0);
+    genesis.dp.plan = Some(DpPlanSpec {
+        target_epsilon: 1.0,
+        rounds: 10,
+    });
+    genesis.validate().expect("a planned genesis is valid");
+    let target = DpPlanTarget {
+        epsilon: 1.0,
+        delta: genesis.dp.delta,
+        rounds: 10,
+    };
+    // TestChain members claim 1000 examples.
+    let planned = plan(&target, 1000).expect("plan").spend();
+    let mut c = TestChain::with_genesis((0..4).map(test_key).collect(), genesis);
+    let mut blocks = Vec::new();
+    for _ in 0..3 {
+        let b = c.build(&RoundPlan {
+            spend: Some(planned),
+            ..Default::default()
+        });
+        c.state.apply(b.clone()).expect("planned spends verify");
+        blocks.push(b);
+    }
+    for off in [
+        DpSpend {
+            noise_multiplier: planned.noise_multiplier * 0.5,
+            ..planned
+        },
+        DpSpend {
+            noise_multiplier: planned.noise_multiplier * 2.0,
+            ..planned
+        },
+        DpSpend {
+            steps: planned.steps + 1,
+            ..planned
+        },
+        DpSpend {
+            sampling_rate: planned.sampling_rate / 2.0,
+            ..planned
+        },
+    ] {
+        let mut tampered = blocks.clone();
+        tampered.push(c.build(&RoundPlan {
+            spend: Some(off),
+            ..Default::default()
+        }));
+        expect_violation(&c.genesis, tampered, 4, Rule::Budget);
+    }
+    // A planned genesis keeps the chain ids of genesis files without a plan: the field is left
+    // out of the canonical encoding when unset.
+    let plain = test_genesis(4, 1, "median", 2.0);
+    let mut with_none = plain.clone();
+    with_none.dp.plan = None;
+    assert_eq!(plain.chain_id(), with_none.chain_id());
+    assert_ne!(plain.chain_id(), c.genesis.chain_id());
+}
+
+#[test]
+fn a_plan_target_above_a_member_cap_is_refused() {
+    use fedledger_ledger::genesis::DpPlanSpec;
+    let mut genesis = test_genesis(4, 1, "median", 2.0);
+    genesis.dp.plan = Some(DpPlanSpec {
+        target_epsilon: 3.0,
+        rounds: 10,
+    });
+    let e = genesis.validate().expect_err("target above the cap");
+    assert!(e.to_string().contains("dp.plan.target_epsilon"), "{e}");
+    genesis.dp.plan = Some(DpPlanSpec {
+        target_epsilon: 1.0,
+        rounds: 0,
+    });
+    assert!(genesis.validate().is_err());
+}

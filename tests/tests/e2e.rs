@@ -137,7 +137,8 @@ fn the_default_robust_rule_contains_a_sign_flipper() {
 }
 
 /// Bucketing's permutation comes from the previous block hash: every validator and the deep
-/// audit must derive the same buckets, round after round.
+/// audit must derive the same buckets, round after round. DP settings are planned (genesis
+/// `[dp.plan]`).
 #[test]
 fn bucketing_rounds_agree_and_deep_audit() {
     let _g = serial();
@@ -148,12 +149,24 @@ fn bucketing_rounds_agree_and_deep_audit() {
         "4",
         "--rule",
         "bucketing+median",
+        // Members train on planned DP settings; validators and the audit check every spend
+        // against the plan for the member's signed example count.
+        "--target-epsilon",
+        "5",
     ]);
     assert_eq!(s["identical"], true, "{s}");
     assert_eq!(s["all_valid"], true, "{s}");
     for o in s["orgs"].as_array().unwrap() {
         assert_eq!(o["height"], 4, "{o}");
     }
+    let spent: Vec<f64> = s["orgs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["epsilon_spent"].as_f64().unwrap())
+        .collect();
+    assert!(spent.iter().all(|&e| e <= 5.0), "{s}");
+    assert!(spent.iter().any(|&e| e > 3.0), "{s}");
 }
 
 #[test]

@@ -8,12 +8,12 @@ use super::validators::ValidatorSet;
 use super::{Rule, Violation};
 use crate::block::{
     limits, Block, BlockHeader, BudgetSpend, DpSpend, Entry, EntryKind, FinalizationCertificate,
-    MembershipAction, MembershipChange, RoundSummary,
+    MembershipAction, MembershipChange, RoundSummary, UpdateAnnouncement,
 };
 use crate::digest::Digest;
 use crate::genesis::{self, Genesis, FORMAT_VERSION};
 use crate::identity::OrgId;
-use crate::privacy::{Converter, RdpCache, RdpCurve};
+use crate::privacy::{self, Converter, DpPlanTarget, RdpCache, RdpCurve};
 use std::cell::RefCell;
 use std::collections::{BTreeMap, HashSet};
 
@@ -60,8 +60,15 @@ pub struct ChainState {
     membership: Vec<MembershipEvent>,
     converter: Converter,
     curves: RefCell<RdpCache>,
+    /// The genesis `[dp.plan]` target, when spends are planned.
+    plan: Option<DpPlanTarget>,
+    /// Planned spends by example count (members' counts rarely change; bounded).
+    planned: RefCell<BTreeMap<u64, Result<DpSpend, String>>>,
     totals: Totals,
 }
+
+/// Distinct example counts whose planned spend is kept; the cache is emptied when full.
+const PLAN_CACHE_LIMIT: usize = 4096;
 
 #[derive(Debug, Default, Clone)]
 struct Totals {
@@ -130,6 +137,8 @@ impl ChainState {
             membership: Vec::new(),
             converter,
             curves: RefCell::new(RdpCache::new(CURVE_CACHE_LIMIT)),
+            plan: genesis.dp.plan_target(),
+            planned: RefCell::new(BTreeMap::new()),
             totals: Totals::default(),
         }
     }
@@ -217,6 +226,49 @@ impl ChainState {
         let mut curve = m.curve.clone();
         self.add_spend(&mut curve, spend)?;
         Ok(self.converter.epsilon(&curve).epsilon)
+    }
+
+    /// Under a genesis `[dp.plan]`, the spend an update must record: the plan for the example
+    /// count its member signed, bit for bit. Without a plan any well-formed spend is accepted
+    /// (it is still accounted against the cap). A member that trains with other settings, or
+    /// records less than it spent, is caught here rather than trusted.
+    pub fn check_planned_spend(&self, a: &UpdateAnnouncement) -> Result<(), String> {
+        let Some(target) = &self.plan else {
+            return Ok(());
+        };
+        let planned = {
+            let mut cache = self.planned.borrow_mut();
+            if cache.len() >= PLAN_CACHE_LIMIT && !cache.contains_key(&a.num_examples) {
+                cache.clear();
+            }
+            cache
+                .entry(a.num_examples)
+                .or_insert_with(|| {
+                    privacy::plan(target, a.num_examples)
+                        .map(|p| p.spend())
+                        .map_err(|e| e.to_string())
+                })
+                .clone()
+        };
+        let p = planned.map_err(|e| {
+            format!(
+                "no DP plan for {} examples ({e}) under the genesis target",
+                a.num_examples
+            )
+        })?;
+        if dp_bits(&p) != dp_bits(&a.dp) {
+            return Err(format!(
+                "records q={} sigma={} steps={}, but the plan for its {} examples is q={} sigma={} steps={}",
+                a.dp.sampling_rate,
+                a.dp.noise_multiplier,
+                a.dp.steps,
+                a.num_examples,
+                p.sampling_rate,
+                p.noise_multiplier,
+                p.steps
+            ));
+        }
+        Ok(())
     }
 
     fn add_spend(&self, curve: &mut RdpCurve, spend: &DpSpend) -> Result<(), String> {
@@ -392,6 +444,14 @@ impl ChainState {
                             h,
                             Rule::Range,
                             "member claims within the honest ranges (docs/ledger-format.md)",
+                            format!("update of {}: {e}", a.org.short()),
+                        )
+                    })?;
+                    self.check_planned_spend(a).map_err(|e| {
+                        viol(
+                            h,
+                            Rule::Budget,
+                            "spends planned by the genesis [dp.plan] (docs/ledger-format.md)",
                             format!("update of {}: {e}", a.org.short()),
                         )
                     })?;

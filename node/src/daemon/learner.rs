@@ -127,15 +127,45 @@ impl Learner {
             }
         };
         let dp = &genesis.dp;
-        let cfg = TrainConfig {
-            lr: training.lr,
-            momentum: training.momentum,
-            batch_size: dp.batch_size as usize,
-            local_epochs: dp.local_epochs,
-            dp: Some(DpSettings {
-                clip_norm: dp.clip_norm as f32,
-                noise_multiplier: dp.noise_multiplier,
-            }),
+        let cfg = match dp.plan_target() {
+            // Validators recompute this plan from the example count the member signs and reject
+            // any other spend.
+            Some(target) => {
+                let plan = fedledger_ledger::privacy::plan(&target, train.len() as u64)
+                    .map_err(|e| cfg_err("dp.plan", e.to_string()))?;
+                tracing::info!(
+                    target: "fedledger::learn",
+                    examples = train.len(),
+                    batch = plan.batch_size,
+                    epochs = plan.local_epochs,
+                    steps = plan.steps_per_round,
+                    clip = plan.clip_norm,
+                    sigma = plan.noise_multiplier,
+                    "DP-SGD settings planned for epsilon {} over {} rounds",
+                    target.epsilon,
+                    target.rounds
+                );
+                TrainConfig {
+                    lr: training.lr,
+                    momentum: training.momentum,
+                    batch_size: plan.batch_size as usize,
+                    local_epochs: plan.local_epochs,
+                    dp: Some(DpSettings {
+                        clip_norm: plan.clip_norm as f32,
+                        noise_multiplier: plan.noise_multiplier,
+                    }),
+                }
+            }
+            None => TrainConfig {
+                lr: training.lr,
+                momentum: training.momentum,
+                batch_size: dp.batch_size as usize,
+                local_epochs: dp.local_epochs,
+                dp: Some(DpSettings {
+                    clip_norm: dp.clip_norm as f32,
+                    noise_multiplier: dp.noise_multiplier,
+                }),
+            },
         };
         Ok(Learner {
             arch,

@@ -304,6 +304,9 @@ impl Node {
                 (Ok(eps), Some((_, cap))) => eps <= cap,
                 _ => false,
             };
+            // Validators reject a block that records an unplanned spend: leave such an update out
+            // rather than propose a block that cannot pass.
+            let affordable = affordable && chain.check_planned_spend(a).is_ok();
             if have && affordable && a.base_model == self.model.hash {
                 ready.push(e.commitment.clone());
             }
