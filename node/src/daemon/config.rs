@@ -141,6 +141,28 @@ pub struct TrainingSection {
     /// Stop training after this round (0 = the genesis `max_rounds`, or forever if that is 0).
     #[serde(default)]
     pub stop_after: u64,
+    /// `local` (the node trains the genesis model on `[data]`) or `external` (a trainer process
+    /// submits updates through the trainer API on `trainer_listen`; `[data]` is unused).
+    #[serde(default = "default_training_mode")]
+    pub mode: String,
+    /// Loopback address of the trainer API (external mode). Its token is written to
+    /// `<data_dir>/trainer.token` (0600) at every start.
+    #[serde(default = "default_trainer_listen")]
+    pub trainer_listen: String,
+}
+
+impl TrainingSection {
+    /// Whether an external trainer computes this member's updates.
+    pub fn is_external(&self) -> bool {
+        self.mode == "external"
+    }
+}
+
+fn default_training_mode() -> String {
+    "local".into()
+}
+fn default_trainer_listen() -> String {
+    "127.0.0.1:7190".into()
 }
 
 fn default_listen() -> Vec<String> {
@@ -216,6 +238,8 @@ impl Default for TrainingSection {
             momentum: default_momentum(),
             attack: None,
             stop_after: 0,
+            mode: default_training_mode(),
+            trainer_listen: default_trainer_listen(),
         }
     }
 }
@@ -404,6 +428,38 @@ impl NodeConfig {
                 "status.listen",
                 format!("`{}` is not an IP:port", self.status.listen),
             );
+        }
+        match self.training.mode.as_str() {
+            "local" => {}
+            "external" => {
+                match self.training.trainer_listen.parse::<SocketAddr>() {
+                    Ok(a) if a.ip().is_loopback() => {}
+                    Ok(a) => {
+                        return bad(
+                            "training.trainer_listen",
+                            format!("{a} is not a loopback address: the trainer API serves the global model and takes this member's updates, so it stays on this machine"),
+                        )
+                    }
+                    Err(_) => {
+                        return bad(
+                            "training.trainer_listen",
+                            format!("`{}` is not an IP:port", self.training.trainer_listen),
+                        )
+                    }
+                }
+                if self.training.attack.is_some() {
+                    return bad(
+                        "training.attack",
+                        "an external trainer computes the updates; the built-in attacks need mode = \"local\"".into(),
+                    );
+                }
+            }
+            other => {
+                return bad(
+                    "training.mode",
+                    format!("`{other}`: expected \"local\" or \"external\""),
+                )
+            }
         }
         match self.data.source.as_str() {
             "synthetic" => {
@@ -597,6 +653,16 @@ mod tests {
             ),
             ("[data]\nholdout = 1.0\n", "data.holdout", "(0, 1)"),
             ("[training]\nlr = 0.0\n", "training.lr", "(0, 10]"),
+            (
+                "[training]\nmode = \"remote\"\n",
+                "training.mode",
+                "external",
+            ),
+            (
+                "[training]\nmode = \"external\"\ntrainer_listen = \"0.0.0.0:7190\"\n",
+                "training.trainer_listen",
+                "loopback",
+            ),
             ("[training]\nlr = 1e9\n", "training.lr", "(0, 10]"),
             (
                 "[training]\nmomentum = -0.5\n",

@@ -44,6 +44,8 @@ pub(super) enum Internal {
     SyncDone(super::sync::SyncReport),
     /// An essential background task panicked: the node stops with this reason.
     Failed { task: &'static str, reason: String },
+    /// The external trainer submitted an update.
+    Submitted(super::trainer::Submitted),
 }
 
 /// An update announced for the current round.
@@ -76,7 +78,12 @@ pub struct Node {
     pub(super) store: SledStore,
     pub(super) state: NodeState,
     pub(super) consensus: Consensus,
-    pub(super) learner: Arc<Learner>,
+    /// This node's own trainer; `None` when an external trainer submits through the API.
+    pub(super) learner: Option<Arc<Learner>>,
+    /// The genesis model's shape.
+    pub(super) arch: crate::learn::model::Architecture,
+    /// The round offered to the external trainer (external mode).
+    pub(super) trainer: Option<super::trainer::TrainerSlot>,
     /// The model after height `model.height`, and the ledger state at that height.
     pub(super) model: StoredModel,
     pub(super) model_chain: ChainState,
@@ -182,10 +189,25 @@ impl Node {
                 key: "genesis aggregation".into(),
                 reason: e.to_string(),
             })?;
-        let learner = Arc::new(Learner::new(&cfg.data, &cfg.training, &genesis, me)?);
+        let arch = crate::learn::model::Architecture::from_spec(&genesis.model).map_err(|e| {
+            DaemonError::Config {
+                key: "genesis model".into(),
+                reason: e.to_string(),
+            }
+        })?;
+        let learner = if cfg.training.is_external() {
+            None
+        } else {
+            Some(Arc::new(Learner::new(
+                &cfg.data,
+                &cfg.training,
+                &genesis,
+                me,
+            )?))
+        };
         let (store, state, blocks) = open_stores(&cfg, &genesis)?;
         let tip = blocks.len() as u64;
-        let init = learner.arch.init(genesis.model.init_seed);
+        let init = arch.init(genesis.model.init_seed);
         let model = match state.model()? {
             Some(m) if m.height <= tip && m.params.len() == init.len() => m,
             Some(m) => {
@@ -262,6 +284,37 @@ impl Node {
             }
         }
         let (tx, rx) = mpsc::unbounded_channel();
+        let trainer = if cfg.training.is_external() {
+            let addr = cfg
+                .training
+                .trainer_listen
+                .parse()
+                .map_err(|_| DaemonError::Config {
+                    key: "training.trainer_listen".into(),
+                    reason: format!("`{}` is not an IP:port", cfg.training.trainer_listen),
+                })?;
+            let slot = super::trainer::TrainerSlot::default();
+            let (submit, mut submitted) = mpsc::unbounded_channel();
+            super::trainer::serve(
+                addr,
+                &cfg.data_dir,
+                slot.clone(),
+                submit,
+                genesis.dp.clone(),
+            )
+            .await?;
+            let itx = tx.clone();
+            tokio::spawn(async move {
+                while let Some(s) = submitted.recv().await {
+                    if itx.send(Internal::Submitted(s)).is_err() {
+                        break;
+                    }
+                }
+            });
+            Some(slot)
+        } else {
+            None
+        };
         let member = genesis.members.iter().any(|m| m.id == me);
         shared.update(|s, _| {
             s.org = me.to_hex();
@@ -290,6 +343,8 @@ impl Node {
             state,
             consensus,
             learner,
+            arch,
+            trainer,
             model,
             model_chain,
             candidates: BTreeMap::new(),
@@ -534,6 +589,7 @@ impl Node {
                 }
             }
             Internal::Trained { round, result } => self.on_trained(round, result).await?,
+            Internal::Submitted(s) => self.on_submitted(s).await?,
             Internal::Blob { hash, bytes } => self.on_blob(hash, bytes)?,
             Internal::Blocks { org, blocks } => {
                 if !blocks.is_empty() {

@@ -5,6 +5,7 @@ pub mod adversary;
 pub mod config;
 mod driver;
 pub mod error;
+mod external;
 pub mod learner;
 mod membership;
 mod network;
@@ -14,6 +15,7 @@ mod serve;
 pub mod state;
 pub mod status;
 pub mod sync;
+pub mod trainer;
 pub mod wire;
 
 pub use config::NodeConfig;

@@ -276,7 +276,7 @@ impl Node {
             return;
         }
         self.blobs_in_flight.insert(hash);
-        let params = self.learner.arch.num_params();
+        let params = self.arch.num_params();
         let (net, tx, timeout) = (self.net.clone(), self.tx.clone(), self.fetch_timeout());
         tokio::spawn(async move {
             let mut got = None;

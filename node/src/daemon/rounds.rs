@@ -154,6 +154,11 @@ impl Node {
         let h = self.consensus.height();
         let member = self.consensus.chain().validators().contains(&self.me);
         if !member || self.training.is_some() || self.model.height + 1 != h {
+            if let Some(slot) = &self.trainer {
+                if !member {
+                    slot.close("this node is not a validator in force: no update is taken");
+                }
+            }
             return Ok(());
         }
         if self.pool.contains_key(&self.me) {
@@ -165,11 +170,15 @@ impl Node {
             self.release(released.commitment).await;
             return Ok(());
         }
+        let Some(learner) = self.learner.clone() else {
+            self.offer_round(h)?;
+            return Ok(());
+        };
         if self.exhausted_logged {
             // Spends only grow and the planned one is fixed: once over the cap, always over.
             return Ok(());
         }
-        let planned = self.learner.planned_spend();
+        let planned = learner.planned_spend();
         let mut spends = self.state.spends()?;
         spends.push(planned);
         let delta = self.consensus.chain().delta();
@@ -186,7 +195,6 @@ impl Node {
             return Ok(());
         }
         self.training = Some(h);
-        let learner = self.learner.clone();
         let params = self.model.params.clone();
         let tx = self.tx.clone();
         tokio::task::spawn_blocking(move || {

@@ -1,0 +1,227 @@
+//! The trainer API end to end: one member of a real four-node testnet trains outside the node
+//! (`[training] mode = "external"`); this test is its trainer. Bad submissions are refused with
+//! a reason and leave nothing behind; good ones are released, finalized, and accounted with the
+//! node's own accountant.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use fedledger_ledger::block::DpSpend;
+use fedledger_tests::{http_call, serial, Testnet};
+use serde_json::{json, Value};
+use std::time::{Duration, Instant};
+
+const FAST: [&str; 4] = ["--collect-timeout-ms", "1500", "--view-timeout-ms", "2000"];
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+struct Trainer {
+    addr: String,
+    token: String,
+}
+
+impl Trainer {
+    fn get(&self, path: &str) -> (u16, Value) {
+        let (status, body) = http_call(&self.addr, "GET", path, &self.token, None).expect("reply");
+        (
+            status,
+            serde_json::from_str(&body).unwrap_or(Value::String(body)),
+        )
+    }
+    fn submit(&self, body: &Value) -> (u16, String) {
+        http_call(
+            &self.addr,
+            "POST",
+            "/v1/update",
+            &self.token,
+            Some(&body.to_string()),
+        )
+        .expect("reply")
+    }
+    /// Wait for an open round; its (round, base model, params).
+    fn open_round(&self, after: u64) -> (u64, String, Vec<f64>) {
+        let t = Instant::now();
+        loop {
+            let (s, offer) = self.get("/v1/round");
+            assert_eq!(s, 200, "{offer}");
+            let round = offer["round"].as_u64().unwrap();
+            if offer["open"] == true && round > after {
+                let (s, model) = self.get("/v1/model");
+                if s == 200 && model["round"] == round {
+                    let params = model["params"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .map(|v| v.as_f64().unwrap())
+                        .collect();
+                    return (round, model["base_model"].as_str().unwrap().into(), params);
+                }
+            }
+            assert!(
+                t.elapsed() < Duration::from_secs(60),
+                "no open round: {offer}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+fn submission(round: u64, base: &str, delta: Vec<f64>, dp: &DpSpend) -> Value {
+    json!({
+        "round": round,
+        "base_model": base,
+        "delta": delta,
+        "dp": dp,
+        "num_examples": 800,
+        "metrics": {"examples": 200, "loss": 0.6, "accuracy": 0.7, "auc": 0.72, "groups": []},
+    })
+}
+
+#[test]
+fn an_external_trainer_contributes_and_bad_submissions_are_refused() {
+    let _g = serial();
+    let mut net = Testnet::setup(&[&["--nodes", "4", "--rounds", "5"][..], &FAST].concat());
+    let port = free_port();
+    let config = std::fs::read_to_string(&net.nodes[3].config).unwrap();
+    let external = config.replace(
+        "[training]\n",
+        &format!("[training]\nmode = \"external\"\ntrainer_listen = \"127.0.0.1:{port}\"\n"),
+    );
+    assert_ne!(
+        config, external,
+        "the testnet config has a [training] section"
+    );
+    std::fs::write(&net.nodes[3].config, external).unwrap();
+    net.start_all();
+    let token_file = net.nodes[3].dir.join("trainer.token");
+    let t = Instant::now();
+    while !token_file.exists() {
+        assert!(t.elapsed() < Duration::from_secs(30), "no trainer token");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let token = std::fs::read_to_string(&token_file)
+        .unwrap()
+        .trim()
+        .to_string();
+    let trainer = Trainer {
+        addr: format!("127.0.0.1:{port}"),
+        token,
+    };
+    let dp = DpSpend {
+        sampling_rate: 0.08,
+        noise_multiplier: 1.1,
+        steps: 13,
+    };
+
+    // Without the token nothing is served.
+    let wrong = Trainer {
+        addr: trainer.addr.clone(),
+        token: "0".repeat(64),
+    };
+    assert_eq!(wrong.get("/v1/round").0, 401);
+    let (round, base, params) = trainer.open_round(0);
+    let zeros = vec![0.0; params.len()];
+    let refused = [
+        (
+            "wrong token",
+            wrong.submit(&submission(round, &base, zeros.clone(), &dp)),
+            401,
+            "Bearer",
+        ),
+        (
+            "inf",
+            trainer.submit(&submission(
+                round,
+                &base,
+                std::iter::once(1e39)
+                    .chain(zeros[1..].iter().copied())
+                    .collect(),
+                &dp,
+            )),
+            400,
+            "finite",
+        ),
+        (
+            "shape",
+            trainer.submit(&submission(round, &base, zeros[1..].to_vec(), &dp)),
+            400,
+            "delta",
+        ),
+        (
+            "round",
+            trainer.submit(&submission(round + 7, &base, zeros.clone(), &dp)),
+            409,
+            "not open",
+        ),
+        (
+            "over the cap",
+            trainer.submit(&submission(
+                round,
+                &base,
+                zeros.clone(),
+                &DpSpend {
+                    sampling_rate: 1.0,
+                    noise_multiplier: 0.05,
+                    steps: 1000,
+                },
+            )),
+            409,
+            "over its cap",
+        ),
+    ];
+    for (what, (status, body), want, says) in &refused {
+        assert_eq!(status, want, "{what}: {body}");
+        assert!(body.contains(says), "{what}: {body}");
+    }
+
+    // Good submissions: a small step of its own each round, until round 4.
+    let mut accepted = Vec::new();
+    let mut last = 0;
+    while last < 4 {
+        let (round, base, params) = trainer.open_round(last);
+        let delta: Vec<f64> = params.iter().map(|p| -0.01 * p).collect();
+        let (status, body) = trainer.submit(&submission(round, &base, delta, &dp));
+        if status == 409 && body.contains("not open") {
+            // The round closed while we computed: the next one.
+            continue;
+        }
+        assert_eq!(status, 200, "round {round}: {body}");
+        let v: Value = serde_json::from_str(&body).unwrap();
+        accepted.push((round, v["epsilon_after"].as_f64().unwrap()));
+        // One per round.
+        let (again, body) = trainer.submit(&submission(round, &base, zeros.clone(), &dp));
+        assert!(
+            again == 409 && body.contains("already released"),
+            "{again}: {body}"
+        );
+        last = round;
+    }
+    net.wait_height(&[0, 1, 2, 3], 5, Duration::from_secs(90));
+    let audits = net.finish_and_compare(5);
+    let me = &net.nodes[3].org;
+    let member = audits[0]["report"]["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["id"].as_str() == Some(me.as_str()) || m["org"].as_str() == Some(me.as_str()))
+        .unwrap_or_else(|| panic!("member {me} in {}", audits[0]["report"]["members"]))
+        .clone();
+    let updates = member["updates"].as_u64().unwrap();
+    assert!(updates >= 2, "{member}");
+    // The ledger's spend is the node's accountant on the reported parameters, not the trainer's
+    // word: every recorded spend is `dp`.
+    let expected = fedledger_ledger::privacy::epsilon(&vec![dp; updates as usize], 1e-5)
+        .unwrap()
+        .epsilon;
+    let spent = member["epsilon_spent"].as_f64().unwrap();
+    assert!(
+        (spent - expected).abs() <= 1e-9 * expected,
+        "{spent} vs {expected}: {member}"
+    );
+    eprintln!("accepted {accepted:?}; ledger: {member}");
+    assert!(accepted.len() as u64 >= updates, "{accepted:?} {member}");
+}
