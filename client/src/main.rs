@@ -41,6 +41,7 @@ enum Command {
     Join(cmd::membership::JoinArgs),
     Admit(cmd::membership::AdmitArgs),
     Leave(cmd::membership::LeaveArgs),
+    Encode(cmd::encode::Args),
 }
 
 fn main() -> ExitCode {
@@ -73,6 +74,7 @@ fn main() -> ExitCode {
         Command::Testnet(a) => cmd::testnet::run(a),
         Command::Status(a) => cmd::status::run(a),
         Command::Fetch(a) => cmd::fetch::run(a),
+        Command::Encode(a) => cmd::encode::run(a),
         Command::Join(a) => cmd::membership::join(a),
         Command::Admit(a) => cmd::membership::admit(a),
         Command::Leave(a) => cmd::membership::leave(a),

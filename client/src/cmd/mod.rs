@@ -5,6 +5,7 @@ pub mod bench;
 pub mod bench_learning;
 pub mod block;
 pub mod deep_audit;
+pub mod encode;
 pub mod export;
 pub mod fetch;
 pub mod genesis;

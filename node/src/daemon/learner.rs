@@ -52,30 +52,7 @@ impl Learner {
         genesis: &Genesis,
         org: OrgId,
     ) -> Result<Self, DaemonError> {
-        let (dataset, schema) = match data.source.as_str() {
-            "csv" => {
-                let (Some(path), Some(schema_path)) = (&data.path, &data.schema) else {
-                    return Err(cfg_err(
-                        "data.path",
-                        "csv source needs path and schema".into(),
-                    ));
-                };
-                let schema = Schema::load(schema_path)?;
-                (csv::load(path, &schema)?, schema)
-            }
-            _ => {
-                let table = synth::generate(&synth::SynthConfig {
-                    orgs: data.synthetic_org + 1,
-                    rows_per_org: data.synthetic_rows,
-                    seed: data.synthetic_seed,
-                });
-                let schema = synth::schema();
-                let all = table.encode(&schema)?;
-                let first = data.synthetic_org * data.synthetic_rows;
-                let mine: Vec<usize> = (first..first + data.synthetic_rows).collect();
-                (all.subset(&mine), schema)
-            }
-        };
+        let (dataset, schema) = load_data(data)?;
         let pinned = &genesis.model.schema_hash;
         if !pinned.is_empty() && *pinned != schema.hash().to_hex() {
             return Err(cfg_err(
@@ -223,6 +200,36 @@ impl Learner {
             examples: self.train.len() as u64,
         })
     }
+}
+
+/// This member's examples and schema as `[data]` configures them, encoded exactly as the node
+/// trains on them (also what `fedledger encode` writes for an external trainer).
+pub fn load_data(data: &DataSection) -> Result<(Dataset, Schema), DaemonError> {
+    let loaded = match data.source.as_str() {
+        "csv" => {
+            let (Some(path), Some(schema_path)) = (&data.path, &data.schema) else {
+                return Err(cfg_err(
+                    "data.path",
+                    "csv source needs path and schema".into(),
+                ));
+            };
+            let schema = Schema::load(schema_path)?;
+            (csv::load(path, &schema)?, schema)
+        }
+        _ => {
+            let table = synth::generate(&synth::SynthConfig {
+                orgs: data.synthetic_org + 1,
+                rows_per_org: data.synthetic_rows,
+                seed: data.synthetic_seed,
+            });
+            let schema = synth::schema();
+            let all = table.encode(&schema)?;
+            let first = data.synthetic_org * data.synthetic_rows;
+            let mine: Vec<usize> = (first..first + data.synthetic_rows).collect();
+            (all.subset(&mine), schema)
+        }
+    };
+    Ok(loaded)
 }
 
 fn first8(d: &Digest) -> [u8; 8] {
