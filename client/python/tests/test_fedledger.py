@@ -1,0 +1,214 @@
+"""Tests of the Python package against an in-process stand-in of the node's trainer API (the
+real node is exercised by the Rust end-to-end test `tests/tests/trainer_api.rs`)."""
+
+import json
+import threading
+import unittest
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import numpy as np
+
+from fedledger import FlowerAdapter, OpacusSpend, Trainer, TrainerError, dp_spend
+from fedledger import dpsgd
+
+TOKEN = "a" * 64
+PARAMS = 5  # 4 features + bias
+
+
+class FakeNode:
+    """Offers rounds 1..=3 from a fixed model and records submissions, checking what the node checks."""
+
+    def __init__(self):
+        self.round = 1
+        self.model = np.linspace(-0.2, 0.2, PARAMS).astype(np.float32)
+        self.submissions = []
+        node = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def reply(self, status, body):
+                data = (json.dumps(body) if not isinstance(body, str) else body).encode()
+                self.send_response(status)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def authorized(self):
+                if self.headers.get("Authorization") != f"Bearer {TOKEN}":
+                    self.reply(401, "needs Authorization: Bearer <token>")
+                    return False
+                return True
+
+            def do_GET(self):
+                if not self.authorized():
+                    return
+                offer = {"open": node.round <= 3, "round": node.round, "base_model": f"m{node.round}",
+                         "params": PARAMS, "epsilon_spent": 0.0, "epsilon_max": 10.0, "delta": 1e-5}
+                if self.path == "/v1/round":
+                    self.reply(200, offer)
+                elif self.path == "/v1/model":
+                    self.reply(200, {"round": node.round, "base_model": f"m{node.round}",
+                                     "params": node.model.tolist()})
+                elif self.path.startswith("/v1/plan"):
+                    self.reply(404, "no plan")
+                else:
+                    self.reply(404, "no such route")
+
+            def do_POST(self):
+                if not self.authorized():
+                    return
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                if len(body["delta"]) != PARAMS:
+                    return self.reply(400, "delta: wrong shape")
+                if body["round"] != node.round:
+                    return self.reply(409, "not open")
+                node.submissions.append(body)
+                node.round += 1
+                self.reply(200, {"update_hash": "h", "epsilon_after": 0.1 * len(node.submissions)})
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.addr = f"127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
+
+
+def data(n=200, seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, PARAMS - 1))
+    y = (x[:, 0] + 0.5 * rng.normal(size=n) > 0).astype(np.int64)
+    return x, y
+
+
+class TrainerTests(unittest.TestCase):
+    def setUp(self):
+        self.node = FakeNode()
+
+    def tearDown(self):
+        self.node.close()
+
+    def test_run_submits_one_delta_per_round_with_its_dp_parameters(self):
+        x, y = data()
+        t = Trainer(self.node.addr, token=TOKEN)
+        q, steps = dpsgd.schedule(64, 1, len(y))
+
+        def fit(params, config):
+            metrics = dpsgd.evaluate(params, x, y)
+            metrics["dp"] = dp_spend(q, 1.0, steps)
+            return dpsgd.train(params, x, y, q, steps, 1.0, 1.0, rng=np.random.default_rng(1)), len(y), metrics
+
+        accepted = t.run(fit, rounds=3, timeout=10)
+        self.assertEqual([a["round"] for a in accepted], [1, 2, 3])
+        for s in self.node.submissions:
+            self.assertEqual(len(s["delta"]), PARAMS)
+            self.assertEqual(s["dp"], {"sampling_rate": q, "noise_multiplier": 1.0, "steps": steps})
+            self.assertEqual(s["num_examples"], len(y))
+            self.assertTrue(0.0 <= s["metrics"]["auc"] <= 1.0)
+
+    def test_a_wrong_token_and_a_non_finite_update_are_refused(self):
+        with self.assertRaises(TrainerError) as e:
+            Trainer(self.node.addr, token="b" * 64).round()
+        self.assertEqual(e.exception.status, 401)
+        t = Trainer(self.node.addr, token=TOKEN)
+        bad = np.zeros(PARAMS)
+        bad[2] = np.nan
+        with self.assertRaises(ValueError):
+            t.submit(1, "m1", bad, dp_spend(0.1, 1.0, 10), 100, {})
+        with self.assertRaises(TrainerError) as e:
+            t.submit(1, "m1", np.zeros(PARAMS - 1), dp_spend(0.1, 1.0, 10), 100, {})
+        self.assertEqual(e.exception.status, 400)
+        self.assertIsNone(t.plan(100))
+        self.assertEqual(self.node.submissions, [])
+
+
+class QuickstartClient:
+    """A Flower quickstart-style NumPyClient (logistic regression in numpy), used unchanged."""
+
+    def __init__(self, x, y):
+        self.x, self.y = x, y
+        self.coef = np.zeros((1, x.shape[1]), dtype=np.float32)
+        self.intercept = np.zeros((1,), dtype=np.float32)
+
+    def get_parameters(self, config):
+        return [self.coef, self.intercept]
+
+    def set_parameters(self, parameters):
+        self.coef, self.intercept = parameters
+
+    def fit(self, parameters, config):
+        self.set_parameters(parameters)
+        flat = np.concatenate([self.coef.ravel(), self.intercept])
+        new = dpsgd.train(flat, self.x, self.y, 0.25, 8, 1.0, 0.8, rng=np.random.default_rng(3))
+        self.coef, self.intercept = new[:-1].reshape(1, -1), new[-1:]
+        return self.get_parameters(config={}), len(self.y), {"sampling_rate": 0.25, "noise_multiplier": 0.8, "steps": 8}
+
+    def evaluate(self, parameters, config):
+        self.set_parameters(parameters)
+        flat = np.concatenate([self.coef.ravel(), self.intercept])
+        m = dpsgd.evaluate(flat, self.x, self.y)
+        return m["loss"], m["examples"], {"accuracy": m["accuracy"], "auc": m["auc"]}
+
+
+class FlowerTests(unittest.TestCase):
+    def test_a_numpy_client_runs_unchanged_through_the_adapter(self):
+        node = FakeNode()
+        try:
+            x, y = data()
+            adapter = FlowerAdapter(QuickstartClient(x, y))
+            self.assertEqual(adapter.shapes, [(1, PARAMS - 1), (1,)])
+            Trainer(node.addr, token=TOKEN).run(adapter.fit, rounds=2, timeout=10)
+            self.assertEqual(len(node.submissions), 2)
+            s = node.submissions[0]
+            self.assertEqual(s["dp"], {"sampling_rate": 0.25, "noise_multiplier": 0.8, "steps": 8})
+            # The adapter sends new parameters minus the global model, in the genesis layout.
+            self.assertGreater(np.abs(np.array(s["delta"])).sum(), 0.0)
+            with self.assertRaises(ValueError):
+                adapter.split(np.zeros(PARAMS + 1))
+        finally:
+            node.close()
+
+
+class DpsgdTests(unittest.TestCase):
+    def test_a_noiseless_full_batch_step_moves_at_most_the_clip(self):
+        x, y = data()
+        w0 = np.zeros(PARAMS, dtype=np.float32)
+        w1 = dpsgd.train(w0, x * 100, y, 1.0, 1, 0.5, 0.0, lr=1.0, momentum=0.0)
+        self.assertLessEqual(np.linalg.norm(w1 - w0), 0.5 + 1e-6)
+
+    def test_auc_matches_the_pairwise_definition(self):
+        rng = np.random.default_rng(4)
+        s = rng.integers(0, 5, size=60).astype(float)  # ties on purpose
+        y = rng.integers(0, 2, size=60)
+        pos, neg = s[y == 1], s[y == 0]
+        pairs = sum((p > n) + 0.5 * (p == n) for p in pos for n in neg) / (len(pos) * len(neg))
+        self.assertAlmostEqual(dpsgd.auc(s, y), pairs, places=12)
+
+    def test_schedule_is_the_nodes(self):
+        self.assertEqual(dpsgd.schedule(64, 1, 240), (64 / 240, 4))
+        self.assertEqual(dpsgd.schedule(64, 2, 10), (1.0, 2))
+
+
+class OpacusTests(unittest.TestCase):
+    def test_the_spend_since_the_last_update(self):
+        class Accountant:
+            history = [(1.1, 0.01, 100)]
+
+        class Engine:
+            accountant = Accountant()
+
+        e = Engine()
+        spend = OpacusSpend(e)
+        e.accountant.history = e.accountant.history + [(1.1, 0.01, 50), (1.1, 0.01, 25)]
+        self.assertEqual(spend.take(), {"sampling_rate": 0.01, "noise_multiplier": 1.1, "steps": 75})
+        with self.assertRaises(ValueError):
+            spend.take()
+        e.accountant.history = e.accountant.history + [(1.1, 0.01, 5), (2.0, 0.01, 5)]
+        with self.assertRaises(ValueError):
+            spend.take()
+
+
+if __name__ == "__main__":
+    unittest.main()
