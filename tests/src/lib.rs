@@ -406,6 +406,69 @@ pub fn http_call(
     Some((status, rest.to_string()))
 }
 
+/// A free loopback port (bound and released; good enough for tests run one at a time).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free loopback port")
+}
+
+/// Switch node `i` of a laid-out testnet to an external trainer on a free port; returns the
+/// trainer API address.
+pub fn make_external(net: &Testnet, i: usize) -> String {
+    let port = free_port();
+    let cfg = &net.nodes[i].config;
+    let text = std::fs::read_to_string(cfg).expect("node config");
+    let external = text.replace(
+        "[training]\n",
+        &format!("[training]\nmode = \"external\"\ntrainer_listen = \"127.0.0.1:{port}\"\n"),
+    );
+    assert_ne!(
+        text, external,
+        "the testnet config has a [training] section"
+    );
+    std::fs::write(cfg, external).expect("write node config");
+    format!("127.0.0.1:{port}")
+}
+
+/// Wait until node `i` has written its trainer token; returns the token file.
+pub fn wait_trainer_token(net: &Testnet, i: usize) -> PathBuf {
+    let token = net.nodes[i].dir.join("trainer.token");
+    let t = std::time::Instant::now();
+    while !token.exists() {
+        assert!(t.elapsed() < Duration::from_secs(30), "no trainer token");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    token
+}
+
+/// Assert that `org`'s recorded epsilon in an audit is the accountant's for `updates` spends of
+/// `dp` (what the member reported), and return its audit entry.
+pub fn assert_spent_as_reported(
+    audit: &Value,
+    org: &str,
+    dp: fedledger_ledger::block::DpSpend,
+) -> Value {
+    let member = audit["report"]["members"]
+        .as_array()
+        .expect("members")
+        .iter()
+        .find(|m| m["id"].as_str() == Some(org))
+        .unwrap_or_else(|| panic!("member {org} in {}", audit["report"]["members"]))
+        .clone();
+    let updates = member["updates"].as_u64().expect("updates");
+    let expected = fedledger_ledger::privacy::epsilon(&vec![dp; updates as usize], 1e-5)
+        .expect("epsilon")
+        .epsilon;
+    let spent = member["epsilon_spent"].as_f64().expect("epsilon_spent");
+    assert!(
+        (spent - expected).abs() <= 1e-9 * expected,
+        "{spent} vs {expected}: {member}"
+    );
+    member
+}
+
 /// Run end-to-end tests one at a time: each starts several node processes, and the machine has
 /// few cores.
 pub fn serial() -> std::sync::MutexGuard<'static, ()> {

@@ -7,11 +7,13 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use fedledger_ledger::block::DpSpend;
-use fedledger_tests::{cli, serial, Testnet};
+use fedledger_tests::{
+    assert_spent_as_reported, cli, make_external, serial, wait_trainer_token, Testnet,
+};
 use serde_json::Value;
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const FAST: [&str; 4] = ["--collect-timeout-ms", "1500", "--view-timeout-ms", "2000"];
 const ROUNDS: u64 = 10;
@@ -23,14 +25,6 @@ fn python_ready() -> bool {
         .stderr(Stdio::null())
         .status()
         .is_ok_and(|s| s.success())
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// Kills the Python members however the test ends.
@@ -55,16 +49,11 @@ fn two_rust_and_two_python_members_finalize_ten_rounds() {
     let mut net =
         Testnet::setup(&[&["--nodes", "4", "--rounds", rounds.as_str()][..], &FAST].concat());
     let external = [2usize, 3];
-    let mut ports = Vec::new();
+    let mut apis = Vec::new();
     for &i in &external {
-        let port = free_port();
-        let cfg = &net.nodes[i].config;
-        let text = std::fs::read_to_string(cfg).unwrap().replace(
-            "[training]\n",
-            &format!("[training]\nmode = \"external\"\ntrainer_listen = \"127.0.0.1:{port}\"\n"),
-        );
-        std::fs::write(cfg, text).unwrap();
+        let cfg = net.nodes[i].config.clone();
         let csv = cfg.with_extension("csv");
+        apis.push((make_external(&net, i), csv.clone()));
         let out = cli(&[
             "encode",
             "--config",
@@ -77,23 +66,17 @@ fn two_rust_and_two_python_members_finalize_ten_rounds() {
             "{}",
             String::from_utf8_lossy(&out.stderr)
         );
-        ports.push((port, csv));
     }
     net.start_all();
     let mut members = Members(Vec::new());
     for (k, &i) in external.iter().enumerate() {
-        let token = net.nodes[i].dir.join("trainer.token");
-        let t = Instant::now();
-        while !token.exists() {
-            assert!(t.elapsed() < Duration::from_secs(30), "no trainer token");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let (port, csv) = &ports[k];
+        let token = wait_trainer_token(&net, i);
+        let (api, csv) = &apis[k];
         let log = std::fs::File::create(net.nodes[i].config.with_extension("python.log")).unwrap();
         members.0.push(
             Command::new("python3")
                 .args(["-m", "fedledger.member", "--node"])
-                .arg(format!("127.0.0.1:{port}"))
+                .arg(api)
                 .arg("--token-file")
                 .arg(&token)
                 .arg("--data")
@@ -133,35 +116,19 @@ fn two_rust_and_two_python_members_finalize_ten_rounds() {
         String::from_utf8_lossy(&deep.stdout)
     );
     for (k, &i) in external.iter().enumerate() {
-        let org = &net.nodes[i].org;
-        let member = audits[0]["report"]["members"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|m| m["id"].as_str() == Some(org.as_str()))
-            .unwrap()
-            .clone();
-        let updates = member["updates"].as_u64().unwrap();
         let accepted = &reported[k];
-        eprintln!("python member {k}: ledger {member}; accepted {} rounds", accepted.len());
-        assert!(
-            updates >= ROUNDS / 2,
-            "python member {k} contributed little: {member}; reported {accepted:?}"
-        );
-        assert!(accepted.len() as u64 >= updates, "{member} {accepted:?}");
         let dp: DpSpend = serde_json::from_value(accepted[0]["dp"].clone()).unwrap();
         assert!(
             accepted.iter().all(|a| a["dp"] == accepted[0]["dp"]),
             "{accepted:?}"
         );
-        let expected = fedledger_ledger::privacy::epsilon(&vec![dp; updates as usize], 1e-5)
-            .unwrap()
-            .epsilon;
-        let spent = member["epsilon_spent"].as_f64().unwrap();
+        let member = assert_spent_as_reported(&audits[0], &net.nodes[i].org, dp);
+        let updates = member["updates"].as_u64().unwrap();
         assert!(
-            (spent - expected).abs() <= 1e-9 * expected,
-            "{spent} vs {expected}: {member}"
+            updates >= ROUNDS / 2,
+            "python member {k} contributed little: {member}; reported {accepted:?}"
         );
+        assert!(accepted.len() as u64 >= updates, "{member} {accepted:?}");
     }
     // Both Rust members trained too.
     for i in [0usize, 1] {

@@ -5,19 +5,13 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use fedledger_ledger::block::DpSpend;
-use fedledger_tests::{http_call, serial, Testnet};
+use fedledger_tests::{
+    assert_spent_as_reported, http_call, make_external, serial, wait_trainer_token, Testnet,
+};
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 
 const FAST: [&str; 4] = ["--collect-timeout-ms", "1500", "--view-timeout-ms", "2000"];
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 struct Trainer {
     addr: String,
@@ -85,31 +79,12 @@ fn submission(round: u64, base: &str, delta: Vec<f64>, dp: &DpSpend) -> Value {
 fn an_external_trainer_contributes_and_bad_submissions_are_refused() {
     let _g = serial();
     let mut net = Testnet::setup(&[&["--nodes", "4", "--rounds", "5"][..], &FAST].concat());
-    let port = free_port();
-    let config = std::fs::read_to_string(&net.nodes[3].config).unwrap();
-    let external = config.replace(
-        "[training]\n",
-        &format!("[training]\nmode = \"external\"\ntrainer_listen = \"127.0.0.1:{port}\"\n"),
-    );
-    assert_ne!(
-        config, external,
-        "the testnet config has a [training] section"
-    );
-    std::fs::write(&net.nodes[3].config, external).unwrap();
+    let addr = make_external(&net, 3);
     net.start_all();
-    let token_file = net.nodes[3].dir.join("trainer.token");
-    let t = Instant::now();
-    while !token_file.exists() {
-        assert!(t.elapsed() < Duration::from_secs(30), "no trainer token");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let token = std::fs::read_to_string(&token_file)
-        .unwrap()
-        .trim()
-        .to_string();
+    let token = std::fs::read_to_string(wait_trainer_token(&net, 3)).unwrap();
     let trainer = Trainer {
-        addr: format!("127.0.0.1:{port}"),
-        token,
+        addr,
+        token: token.trim().to_string(),
     };
     let dp = DpSpend {
         sampling_rate: 0.08,
@@ -202,26 +177,10 @@ fn an_external_trainer_contributes_and_bad_submissions_are_refused() {
     }
     net.wait_height(&[0, 1, 2, 3], 5, Duration::from_secs(90));
     let audits = net.finish_and_compare(5);
-    let me = &net.nodes[3].org;
-    let member = audits[0]["report"]["members"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|m| m["id"].as_str() == Some(me.as_str()) || m["org"].as_str() == Some(me.as_str()))
-        .unwrap_or_else(|| panic!("member {me} in {}", audits[0]["report"]["members"]))
-        .clone();
-    let updates = member["updates"].as_u64().unwrap();
-    assert!(updates >= 2, "{member}");
     // The ledger's spend is the node's accountant on the reported parameters, not the trainer's
     // word: every recorded spend is `dp`.
-    let expected = fedledger_ledger::privacy::epsilon(&vec![dp; updates as usize], 1e-5)
-        .unwrap()
-        .epsilon;
-    let spent = member["epsilon_spent"].as_f64().unwrap();
-    assert!(
-        (spent - expected).abs() <= 1e-9 * expected,
-        "{spent} vs {expected}: {member}"
-    );
-    eprintln!("accepted {accepted:?}; ledger: {member}");
+    let member = assert_spent_as_reported(&audits[0], &net.nodes[3].org, dp);
+    let updates = member["updates"].as_u64().unwrap();
+    assert!(updates >= 2, "{member}");
     assert!(accepted.len() as u64 >= updates, "{accepted:?} {member}");
 }

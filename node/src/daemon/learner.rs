@@ -122,27 +122,30 @@ impl Learner {
                     target.epsilon,
                     target.rounds
                 );
-                TrainConfig {
-                    lr: training.lr,
-                    momentum: training.momentum,
-                    batch_size: plan.batch_size as usize,
-                    local_epochs: plan.local_epochs,
-                    dp: Some(DpSettings {
-                        clip_norm: plan.clip_norm as f32,
-                        noise_multiplier: plan.noise_multiplier,
-                    }),
-                }
+                (
+                    plan.batch_size as usize,
+                    plan.local_epochs,
+                    plan.clip_norm,
+                    plan.noise_multiplier,
+                )
             }
-            None => TrainConfig {
-                lr: training.lr,
-                momentum: training.momentum,
-                batch_size: dp.batch_size as usize,
-                local_epochs: dp.local_epochs,
-                dp: Some(DpSettings {
-                    clip_norm: dp.clip_norm as f32,
-                    noise_multiplier: dp.noise_multiplier,
-                }),
-            },
+            None => (
+                dp.batch_size as usize,
+                dp.local_epochs,
+                dp.clip_norm,
+                dp.noise_multiplier,
+            ),
+        };
+        let (batch_size, local_epochs, clip_norm, noise_multiplier) = cfg;
+        let cfg = TrainConfig {
+            lr: training.lr,
+            momentum: training.momentum,
+            batch_size,
+            local_epochs,
+            dp: Some(DpSettings {
+                clip_norm: clip_norm as f32,
+                noise_multiplier,
+            }),
         };
         Ok(Learner {
             arch,
