@@ -182,13 +182,7 @@ pub async fn serve(
 ) -> Result<SocketAddr, DaemonError> {
     let token = AdminToken::generate();
     token.write(&data_dir.join(TOKEN_FILE))?;
-    let io = |what: String| move |source: std::io::Error| DaemonError::Io { what, source };
-    let listener = tokio::net::TcpListener::bind(addr)
-        .await
-        .map_err(io(format!("trainer API on {addr}")))?;
-    let local = listener
-        .local_addr()
-        .map_err(io("trainer API address".into()))?;
+    let (listener, local) = super::status::listener::bind(addr, "trainer API").await?;
     let state = AppState {
         token: Arc::new(token),
         slot,

@@ -154,6 +154,22 @@ fn evict_one(slots: &Slots) -> bool {
     }
 }
 
+/// Bind `addr` for an HTTP listener named `what` (in errors); returns it and its address.
+pub async fn bind(
+    addr: SocketAddr,
+    what: &str,
+) -> Result<(TcpListener, SocketAddr), crate::daemon::DaemonError> {
+    let io =
+        |what: String| move |source: io::Error| crate::daemon::DaemonError::Io { what, source };
+    let listener = TcpListener::bind(addr)
+        .await
+        .map_err(io(format!("{what} on {addr}")))?;
+    let local = listener
+        .local_addr()
+        .map_err(io(format!("{what} address")))?;
+    Ok((listener, local))
+}
+
 /// Serve `app` on connections from `acceptor` until the task running this is dropped.
 pub async fn accept_loop<A: Acceptor>(mut acceptor: A, app: Router, limits: Limits) {
     let permits = Arc::new(Semaphore::new(limits.max_connections.max(1)));

@@ -49,13 +49,7 @@ pub async fn serve_with_limits(
     admin: AdminSettings,
     limits: Limits,
 ) -> Result<SocketAddr, DaemonError> {
-    let io = |what: String| move |source: std::io::Error| DaemonError::Io { what, source };
-    let listener = tokio::net::TcpListener::bind(addr)
-        .await
-        .map_err(io(format!("status listener on {addr}")))?;
-    let local = listener
-        .local_addr()
-        .map_err(io("status listener address".into()))?;
+    let (listener, local) = listener::bind(addr, "status listener").await?;
     let app = http::router(http::AppState {
         shared,
         registry,
