@@ -35,7 +35,7 @@ enum Command {
     #[command(subcommand)]
     Bench(cmd::bench::Command),
     Report(cmd::report::Args),
-    Testnet(cmd::testnet::Args),
+    Testnet(Box<cmd::testnet::Args>),
     Status(cmd::status::Args),
     Fetch(cmd::fetch::Args),
     Join(cmd::membership::JoinArgs),
@@ -71,7 +71,7 @@ fn main() -> ExitCode {
         Command::Simulate(a) => cmd::simulate::run(*a),
         Command::Bench(c) => cmd::bench::run(c),
         Command::Report(a) => cmd::report::run(a),
-        Command::Testnet(a) => cmd::testnet::run(a),
+        Command::Testnet(a) => cmd::testnet::run(*a),
         Command::Status(a) => cmd::status::run(a),
         Command::Fetch(a) => cmd::fetch::run(a),
         Command::Encode(a) => cmd::encode::run(a),

@@ -142,3 +142,44 @@ fn two_rust_and_two_python_members_finalize_ten_rounds() {
         assert!(m["updates"].as_u64().unwrap() >= ROUNDS / 2, "{m}");
     }
 }
+
+/// The same through the CLI, under a genesis DP plan: `fedledger testnet --python 2` runs the
+/// first two organizations in Python; they ask the node for their plan (`GET /v1/plan`), and
+/// validators accept their spends only because they match it.
+#[test]
+fn testnet_runs_python_members_on_planned_dp() {
+    if !python_ready() {
+        eprintln!("NOTICE: skipped: python3 cannot import the fedledger package (pip install ./client/python)");
+        return;
+    }
+    let _g = serial();
+    let out = cli(&[
+        &[
+            "testnet",
+            "--json",
+            "--nodes",
+            "4",
+            "--rounds",
+            "5",
+            "--python",
+            "2",
+            "--target-epsilon",
+            "4",
+        ][..],
+        &FAST,
+    ]
+    .concat());
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let s: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(s["identical"], true, "{s}");
+    assert_eq!(s["all_valid"], true, "{s}");
+    for o in s["orgs"].as_array().unwrap() {
+        assert!(o["deep_ok"] == true, "{o}");
+        assert!(o["updates"].as_u64().unwrap() >= 3, "{o}");
+        assert!(o["epsilon_spent"].as_f64().unwrap() <= 4.0, "{o}");
+    }
+}

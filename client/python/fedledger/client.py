@@ -2,6 +2,7 @@
 
 import json
 import math
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -133,6 +134,10 @@ class Trainer:
                 if e.status == 409 and "not open" in e.reason:
                     last = r  # the round closed while we trained: take the next one
                     continue
+                if e.status == 409 and "over its cap" in e.reason:
+                    # Spends only grow: no later update can be afforded either.
+                    print(f"fedledger: privacy budget exhausted at round {r}: {e.reason}", file=sys.stderr)
+                    return accepted
                 raise
             answer["round"] = r
             answer["dp"] = dp

@@ -23,6 +23,24 @@ pub struct Args {
 
 /// Run it.
 pub fn run(a: Args) -> anyhow::Result<ExitCode> {
+    let (rows, cols) = write_encoded(&a.config, &a.out)?;
+    eprintln!(
+        "wrote {rows} examples x {cols} features (+ label) to {}",
+        a.out.display()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Write the examples of the node configured by `config` to `out`, encoded; returns (rows,
+/// features). Written to a temporary file and renamed, so `out` is whole or absent.
+pub fn write_encoded(
+    config: &std::path::Path,
+    out: &std::path::Path,
+) -> anyhow::Result<(usize, usize)> {
+    let a = Args {
+        config: config.to_path_buf(),
+        out: out.to_path_buf(),
+    };
     let cfg = NodeConfig::load(&a.config)?;
     let (data, schema) = load_data(&cfg.data)?;
     let names = schema.feature_names();
@@ -43,11 +61,5 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     w.flush()?;
     drop(w);
     std::fs::rename(&tmp, &a.out).with_context(|| format!("writing {}", a.out.display()))?;
-    eprintln!(
-        "wrote {} examples x {} features (+ label) to {}",
-        data.len(),
-        data.x.ncols(),
-        a.out.display()
-    );
-    Ok(ExitCode::SUCCESS)
+    Ok((data.len(), data.x.ncols()))
 }

@@ -30,6 +30,11 @@ pub struct Args {
     /// Training rounds (blocks).
     #[arg(long, default_value_t = 10)]
     pub rounds: u64,
+    /// How many of the founders (the first ones) train in Python through the trainer API
+    /// (`python3 -m fedledger.member`, DP-SGD in numpy) instead of in their node. Needs
+    /// `pip install ./client/python`.
+    #[arg(long, default_value_t = 0)]
+    pub python: usize,
     /// How many of the founders attack (the last ones).
     #[arg(long, default_value_t = 0)]
     pub byzantine: usize,
@@ -235,6 +240,14 @@ pub fn run(mut a: Args) -> anyhow::Result<ExitCode> {
     if a.byzantine > 0 && a.attack.is_none() && a.adversary.is_none() {
         bail!("--byzantine needs --attack NAME or --adversary NAME");
     }
+    if a.python > 0 && a.python + a.byzantine > a.nodes {
+        bail!(
+            "--python {} and --byzantine {} overlap among {} nodes: Python members are the first, attackers the last",
+            a.python,
+            a.byzantine,
+            a.nodes
+        );
+    }
     if a.byzantine >= a.nodes {
         bail!(
             "{} attackers among {} nodes leaves no honest one",
@@ -273,6 +286,7 @@ fn run_in(a: &Args, root: &std::path::Path) -> anyhow::Result<ExitCode> {
                 serde_json::json!({
                     "name": n.name, "org": n.org, "config": n.config, "dir": n.dir,
                     "addr": n.addr, "status": n.status, "attack": n.attack, "joiner": n.joiner,
+                    "trainer": n.trainer,
                 })
             })
             .collect();
@@ -283,6 +297,9 @@ fn run_in(a: &Args, root: &std::path::Path) -> anyhow::Result<ExitCode> {
             "nodes": list,
         }))?;
         return Ok(ExitCode::SUCCESS);
+    }
+    if a.python > 0 {
+        python_ready()?;
     }
     let bin = procs::node_binary(a.node_bin.as_deref())?;
     let adversary_bin = procs::adversary_binary(&bin);
@@ -321,6 +338,9 @@ fn run_in(a: &Args, root: &std::path::Path) -> anyhow::Result<ExitCode> {
                 .map(|x| format!("  ADVERSARY: {x}"))
                 .unwrap_or_default()
         );
+    }
+    for n in nodes.iter().filter(|n| n.trainer.is_some()) {
+        start_python_member(&mut fleet, n, root)?;
     }
     let started = Instant::now();
     let per_round = Duration::from_millis(a.collect_timeout_ms + 2 * a.view_timeout_ms);
@@ -605,6 +625,65 @@ fn run_in(a: &Args, root: &std::path::Path) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::from(1)
     })
+}
+
+/// `--python` needs the package: say how to get it rather than fail later in a log.
+fn python_ready() -> anyhow::Result<()> {
+    let ok = Command::new("python3")
+        .args(["-c", "import fedledger, numpy"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !ok {
+        bail!("--python needs python3 with the fedledger package: pip install ./client/python");
+    }
+    Ok(())
+}
+
+/// Encode node `n`'s data for its Python trainer, wait for the node's trainer token, and start
+/// `python3 -m fedledger.member` against it (logging to `<name>.python.log`).
+fn start_python_member(
+    fleet: &mut Fleet,
+    n: &setup::NodeSpec,
+    root: &std::path::Path,
+) -> anyhow::Result<()> {
+    let Some(api) = &n.trainer else {
+        return Ok(());
+    };
+    let csv = root.join(format!("{}.csv", n.name));
+    super::encode::write_encoded(&n.config, &csv)?;
+    let token = n.dir.join(fedledger_node::daemon::trainer::TOKEN_FILE);
+    let waited = Instant::now();
+    while !token.exists() {
+        if waited.elapsed() > Duration::from_secs(30) {
+            bail!(
+                "{} wrote no trainer token in 30 s; see {}.log",
+                n.name,
+                n.name
+            );
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let mut cmd = Command::new("python3");
+    cmd.args([
+        "-m",
+        "fedledger.member",
+        "--node",
+        api.as_str(),
+        "--token-file",
+    ])
+    .arg(&token)
+    .arg("--data")
+    .arg(&csv);
+    let log = root.join(format!("{}.python.log", n.name));
+    fleet.start_helper(&format!("{}-python", n.name), cmd, &log)?;
+    eprintln!(
+        "  {}  trains in Python (trainer API {api}, log {})",
+        n.name,
+        log.display()
+    );
+    Ok(())
 }
 
 fn print_summary(s: &Summary) {

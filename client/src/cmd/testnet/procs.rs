@@ -13,6 +13,9 @@ use std::time::Duration;
 #[derive(Debug, Default)]
 pub struct Fleet {
     children: Vec<(String, Child)>,
+    /// Processes whose exit does not stop the testnet (Python trainers: a member whose trainer
+    /// is gone just stops contributing, as a late member would).
+    helpers: Vec<(String, Child)>,
 }
 
 /// The `fedledger-node` binary next to this executable, or on PATH.
@@ -115,6 +118,19 @@ impl Fleet {
         Ok(())
     }
 
+    /// Start a helper process (see [`Fleet::helpers`]), its output to `log`.
+    pub fn start_helper(&mut self, name: &str, mut cmd: Command, log: &Path) -> anyhow::Result<()> {
+        let file = std::fs::File::create(log)?;
+        let child = cmd
+            .stdin(Stdio::null())
+            .stdout(file.try_clone()?)
+            .stderr(file)
+            .spawn()
+            .with_context(|| format!("starting {name}"))?;
+        self.helpers.push((name.to_string(), child));
+        Ok(())
+    }
+
     /// Fail if any node exited on its own.
     pub fn check_alive(&mut self) -> anyhow::Result<()> {
         for (name, c) in &mut self.children {
@@ -127,6 +143,11 @@ impl Fleet {
 
     /// Graceful stop: SIGTERM, then SIGKILL after a grace period.
     pub fn stop(&mut self) {
+        for (_, c) in &mut self.helpers {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        self.helpers.clear();
         for (_, c) in &self.children {
             let _ = Command::new("kill")
                 .arg("-TERM")

@@ -33,6 +33,8 @@ pub struct NodeSpec {
     pub adversary: Option<String>,
     /// Not in genesis: joins mid-run.
     pub joiner: bool,
+    /// The trainer API address when a Python process trains for it (`--python`).
+    pub trainer: Option<String>,
 }
 
 /// A free loopback TCP port (bound, read, released: a tiny race that is fine on one machine).
@@ -214,10 +216,16 @@ pub fn lay_out(a: &Args, root: &Path) -> anyhow::Result<(Vec<NodeSpec>, Genesis)
                 a.rows, a.seed
             ),
         };
-        let attack_line = attack
-            .as_ref()
-            .map(|x| format!("attack = \"{x}\"\n"))
-            .unwrap_or_default();
+        let trainer = if i < a.python {
+            Some(format!("127.0.0.1:{}", free_port()?))
+        } else {
+            None
+        };
+        let attack_line = match (&attack, &trainer) {
+            (_, Some(t)) => format!("mode = \"external\"\ntrainer_listen = \"{t}\"\n"),
+            (Some(x), None) => format!("attack = \"{x}\"\n"),
+            (None, None) => String::new(),
+        };
         let status = format!("127.0.0.1:{}", ports[i].1);
         // Founders approve joins automatically; the joiner asks (via `fedledger join`).
         let membership = if i >= a.nodes {
@@ -247,6 +255,7 @@ pub fn lay_out(a: &Args, root: &Path) -> anyhow::Result<(Vec<NodeSpec>, Genesis)
             attack,
             adversary,
             joiner: i >= a.nodes,
+            trainer,
         });
     }
     Ok((nodes, genesis))
