@@ -183,3 +183,78 @@ fn testnet_runs_python_members_on_planned_dp() {
         assert!(o["epsilon_spent"].as_f64().unwrap() <= 4.0, "{o}");
     }
 }
+
+/// Crash safety with an external trainer: the node of a Python member is killed mid-run and
+/// restarted (with a new trainer token). The Python process waits for it, reads the new token,
+/// and contributes again once the node has caught up; ledgers stay identical.
+#[test]
+fn a_python_members_node_restarts_and_its_trainer_carries_on() {
+    if !python_ready() {
+        eprintln!("NOTICE: skipped: python3 cannot import the fedledger package (pip install ./client/python)");
+        return;
+    }
+    let _g = serial();
+    let mut net = Testnet::setup(&[&["--nodes", "4", "--rounds", "9"][..], &FAST].concat());
+    let cfg = net.nodes[3].config.clone();
+    let csv = cfg.with_extension("csv");
+    let api = make_external(&net, 3);
+    let out = cli(&[
+        "encode",
+        "--config",
+        cfg.to_str().unwrap(),
+        "--out",
+        csv.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    net.start_all();
+    let token = wait_trainer_token(&net, 3);
+    let log = std::fs::File::create(cfg.with_extension("python.log")).unwrap();
+    let mut member = Members(vec![Command::new("python3")
+        .args([
+            "-m",
+            "fedledger.member",
+            "--node",
+            api.as_str(),
+            "--token-file",
+        ])
+        .arg(&token)
+        .arg("--data")
+        .arg(&csv)
+        .stdout(Stdio::piped())
+        .stderr(log)
+        .spawn()
+        .expect("start a Python member")]);
+    net.wait_height(&[0, 1, 2, 3], 2, Duration::from_secs(60));
+    net.kill9(3);
+    net.wait_height(&[0, 1, 2], 5, Duration::from_secs(90));
+    net.start(3);
+    net.wait_height(&[0, 1, 2, 3], 9, Duration::from_secs(120));
+    let c = &mut member.0[0];
+    let _ = c.kill();
+    let accepted: Vec<u64> = BufReader::new(c.stdout.take().unwrap())
+        .lines()
+        .map_while(Result::ok)
+        .filter_map(|l| serde_json::from_str::<Value>(&l).ok())
+        .filter_map(|v| v["round"].as_u64())
+        .collect();
+    let audits = net.finish_and_compare(9);
+    assert!(
+        accepted.iter().any(|&r| r <= 2),
+        "before the kill: {accepted:?}"
+    );
+    assert!(
+        accepted.iter().any(|&r| r > 5),
+        "after the restart: {accepted:?}"
+    );
+    let m = audits[0]["report"]["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["id"].as_str() == Some(net.nodes[3].org.as_str()))
+        .unwrap();
+    assert!(m["updates"].as_u64().unwrap() >= 3, "{m} {accepted:?}");
+}

@@ -10,6 +10,10 @@ import urllib.request
 import numpy as np
 
 
+# What a node that is down or restarting looks like to urllib.
+UNREACHABLE = (urllib.error.URLError, ConnectionError, TimeoutError, OSError)
+
+
 class TrainerError(Exception):
     """The node refused a request; `status` is the HTTP status, `reason` the node's sentence."""
 
@@ -31,26 +35,36 @@ class Trainer:
     """A connection to one node's trainer API (loopback, bearer token)."""
 
     def __init__(self, node="127.0.0.1:7190", token=None, token_file=None, timeout=60.0):
-        if token is None:
-            if token_file is None:
-                raise ValueError("give token or token_file (DATA_DIR/trainer.token)")
-            with open(token_file, encoding="ascii") as f:
-                token = f.read().strip()
+        if token is None and token_file is None:
+            raise ValueError("give token or token_file (DATA_DIR/trainer.token)")
+        self.token_file = token_file
+        self.token = token if token is not None else self._read_token()
         self.base = node if node.startswith("http") else f"http://{node}"
-        self.token = token
         self.timeout = timeout
+
+    def _read_token(self):
+        with open(self.token_file, encoding="ascii") as f:
+            return f.read().strip()
 
     def _call(self, method, path, body=None):
         data = None if body is None else json.dumps(body, allow_nan=False).encode()
-        req = urllib.request.Request(self.base + path, data=data, method=method)
-        req.add_header("Authorization", f"Bearer {self.token}")
-        if data is not None:
-            req.add_header("Content-Type", "application/json")
-        try:
-            with urllib.request.urlopen(req, timeout=self.timeout) as r:
-                return json.loads(r.read())
-        except urllib.error.HTTPError as e:
-            raise TrainerError(e.code, e.read().decode(errors="replace").strip()) from None
+        for attempt in (0, 1):
+            req = urllib.request.Request(self.base + path, data=data, method=method)
+            req.add_header("Authorization", f"Bearer {self.token}")
+            if data is not None:
+                req.add_header("Content-Type", "application/json")
+            try:
+                with urllib.request.urlopen(req, timeout=self.timeout) as r:
+                    return json.loads(r.read())
+            except urllib.error.HTTPError as e:
+                reason = e.read().decode(errors="replace").strip()
+                # The node writes a new token at every start: after a restart, read it again.
+                if e.code == 401 and attempt == 0 and self.token_file is not None:
+                    fresh = self._read_token()
+                    if fresh != self.token:
+                        self.token = fresh
+                        continue
+                raise TrainerError(e.code, reason) from None
 
     def round(self):
         """What the node offers: {open, round, base_model, params, epsilon_spent, epsilon_max, delta, reason}."""
@@ -94,17 +108,20 @@ class Trainer:
     def wait_round(self, after=0, poll=0.05, timeout=None):
         """Block until a round later than `after` is open; returns (round, base_model, params, offer)."""
         start = time.monotonic()
+        offer = None
         while True:
-            offer = self.round()
-            if offer.get("open") and offer["round"] > after:
-                try:
+            try:
+                offer = self.round()
+                if offer.get("open") and offer["round"] > after:
                     r, base, params = self.model()
-                except TrainerError as e:
-                    if e.status != 409:
-                        raise
-                else:
                     if r == offer["round"]:
                         return r, base, params, offer
+            except UNREACHABLE:
+                # The node is restarting (or not up yet): it catches up and offers again.
+                offer = {"open": False, "round": after, "reason": "node unreachable"}
+            except TrainerError as e:
+                if e.status != 409:  # 409: the round closed between the two calls
+                    raise
             if timeout is not None and time.monotonic() - start > timeout:
                 raise TimeoutError(f"no round after {after} opened within {timeout} s: {offer}")
             time.sleep(poll)
@@ -130,8 +147,14 @@ class Trainer:
             )
             try:
                 answer = self.submit(r, base, delta, dp, n, metrics)
+            except UNREACHABLE as e:
+                # The node went down mid-submission. If it recorded the release first, it
+                # re-announces that update after its restart; either way, on to the next round.
+                print(f"fedledger: round {r} submission lost ({e}); waiting for the node", file=sys.stderr)
+                last = r
+                continue
             except TrainerError as e:
-                if e.status == 409 and "not open" in e.reason:
+                if e.status == 409 and ("not open" in e.reason or "already released" in e.reason):
                     last = r  # the round closed while we trained: take the next one
                     continue
                 if e.status == 409 and "over its cap" in e.reason:

@@ -124,6 +124,32 @@ class TrainerTests(unittest.TestCase):
         self.assertEqual(self.node.submissions, [])
 
 
+class RestartTests(unittest.TestCase):
+    def test_a_new_token_after_a_node_restart_is_read_again(self):
+        import os
+        import tempfile
+
+        node = FakeNode()
+        try:
+            with tempfile.TemporaryDirectory() as d:
+                path = os.path.join(d, "trainer.token")
+                with open(path, "w") as f:
+                    f.write("c" * 64)  # the token of the previous start
+                t = Trainer(node.addr, token_file=path)
+                with self.assertRaises(TrainerError):
+                    t.round()  # still the old token on disk: refused
+                with open(path, "w") as f:
+                    f.write(TOKEN + "\n")  # the node restarted and wrote a new one
+                self.assertTrue(t.round()["open"])
+        finally:
+            node.close()
+
+    def test_an_unreachable_node_is_waited_for(self):
+        t = Trainer("127.0.0.1:9", token=TOKEN, timeout=0.2)
+        with self.assertRaises(TimeoutError):
+            t.wait_round(timeout=0.5)
+
+
 class QuickstartClient:
     """A Flower quickstart-style NumPyClient (logistic regression in numpy), used unchanged."""
 
