@@ -197,6 +197,28 @@ class FlowerTests(unittest.TestCase):
             node.close()
 
 
+class SklearnExampleTests(unittest.TestCase):
+    def test_the_sklearn_member_submits_dp_updates_through_the_adapter(self):
+        try:
+            from fedledger.examples.sklearn_member import SklearnClient
+        except ImportError:
+            self.skipTest("scikit-learn is not installed")
+        node = FakeNode()
+        try:
+            x, y = data(300)
+            client = SklearnClient(x[:240], y[:240], x[240:], y[240:], (0.25, 8, 1.0, 1.1))
+            Trainer(node.addr, token=TOKEN).run(FlowerAdapter(client).fit, rounds=2, timeout=10)
+            self.assertEqual(len(node.submissions), 2)
+            s = node.submissions[1]
+            self.assertEqual(s["dp"], {"sampling_rate": 0.25, "noise_multiplier": 1.1, "steps": 8})
+            self.assertEqual(s["num_examples"], 240)
+            self.assertTrue(0.0 <= s["metrics"]["auc"] <= 1.0)
+            # Label = sign of feature 0: DP-SGD moves its weight up.
+            self.assertGreater(s["delta"][0], 0.0)
+        finally:
+            node.close()
+
+
 class DpsgdTests(unittest.TestCase):
     def test_a_noiseless_full_batch_step_moves_at_most_the_clip(self):
         x, y = data()

@@ -35,6 +35,10 @@ pub struct Args {
     /// `pip install ./client/python`.
     #[arg(long, default_value_t = 0)]
     pub python: usize,
+    /// The Python module the --python members run (`python3 -m MODULE --node ADDR --token-file
+    /// FILE --data CSV`), e.g. `fedledger.examples.sklearn_member` (needs scikit-learn).
+    #[arg(long, default_value = "fedledger.member", value_name = "MODULE")]
+    pub python_module: String,
     /// How many of the founders attack (the last ones).
     #[arg(long, default_value_t = 0)]
     pub byzantine: usize,
@@ -340,7 +344,7 @@ fn run_in(a: &Args, root: &std::path::Path) -> anyhow::Result<ExitCode> {
         );
     }
     for n in nodes.iter().filter(|n| n.trainer.is_some()) {
-        start_python_member(&mut fleet, n, root)?;
+        start_python_member(&mut fleet, n, root, &a.python_module)?;
     }
     let started = Instant::now();
     let per_round = Duration::from_millis(a.collect_timeout_ms + 2 * a.view_timeout_ms);
@@ -647,6 +651,7 @@ fn start_python_member(
     fleet: &mut Fleet,
     n: &setup::NodeSpec,
     root: &std::path::Path,
+    module: &str,
 ) -> anyhow::Result<()> {
     let Some(api) = &n.trainer else {
         return Ok(());
@@ -666,16 +671,10 @@ fn start_python_member(
         std::thread::sleep(Duration::from_millis(50));
     }
     let mut cmd = Command::new("python3");
-    cmd.args([
-        "-m",
-        "fedledger.member",
-        "--node",
-        api.as_str(),
-        "--token-file",
-    ])
-    .arg(&token)
-    .arg("--data")
-    .arg(&csv);
+    cmd.args(["-m", module, "--node", api.as_str(), "--token-file"])
+        .arg(&token)
+        .arg("--data")
+        .arg(&csv);
     let log = root.join(format!("{}.python.log", n.name));
     fleet.start_helper(&format!("{}-python", n.name), cmd, &log)?;
     eprintln!(

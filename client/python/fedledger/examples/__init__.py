@@ -1,0 +1,1 @@
+"""Example members (need extra packages: scikit-learn)."""
