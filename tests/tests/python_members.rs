@@ -27,6 +27,49 @@ fn python_ready() -> bool {
         .is_ok_and(|s| s.success())
 }
 
+/// Make node `i` external and encode its data for a Python trainer: (trainer API, CSV).
+fn prepare_external(net: &Testnet, i: usize) -> (String, std::path::PathBuf) {
+    let cfg = net.nodes[i].config.clone();
+    let csv = cfg.with_extension("csv");
+    let api = make_external(net, i);
+    let out = cli(&[
+        "encode",
+        "--config",
+        cfg.to_str().unwrap(),
+        "--out",
+        csv.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (api, csv)
+}
+
+/// Start `python3 -m fedledger.member` for node `i` (running) with `extra` arguments; its JSON
+/// lines on a pipe, its log beside the node's config.
+fn start_member(
+    net: &Testnet,
+    i: usize,
+    api: &str,
+    csv: &std::path::Path,
+    extra: &[&str],
+) -> Child {
+    let token = wait_trainer_token(net, i);
+    let log = std::fs::File::create(net.nodes[i].config.with_extension("python.log")).unwrap();
+    Command::new("python3")
+        .args(["-m", "fedledger.member", "--node", api, "--token-file"])
+        .arg(&token)
+        .arg("--data")
+        .arg(csv)
+        .args(extra)
+        .stdout(Stdio::piped())
+        .stderr(log)
+        .spawn()
+        .expect("start a Python member")
+}
+
 /// Kills the Python members however the test ends.
 struct Members(Vec<Child>);
 impl Drop for Members {
@@ -49,45 +92,22 @@ fn two_rust_and_two_python_members_finalize_ten_rounds() {
     let mut net =
         Testnet::setup(&[&["--nodes", "4", "--rounds", rounds.as_str()][..], &FAST].concat());
     let external = [2usize, 3];
-    let mut apis = Vec::new();
-    for &i in &external {
-        let cfg = net.nodes[i].config.clone();
-        let csv = cfg.with_extension("csv");
-        apis.push((make_external(&net, i), csv.clone()));
-        let out = cli(&[
-            "encode",
-            "--config",
-            cfg.to_str().unwrap(),
-            "--out",
-            csv.to_str().unwrap(),
-        ]);
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
+    let apis: Vec<_> = external
+        .iter()
+        .map(|&i| prepare_external(&net, i))
+        .collect();
     net.start_all();
     let mut members = Members(Vec::new());
     for (k, &i) in external.iter().enumerate() {
-        let token = wait_trainer_token(&net, i);
         let (api, csv) = &apis[k];
-        let log = std::fs::File::create(net.nodes[i].config.with_extension("python.log")).unwrap();
-        members.0.push(
-            Command::new("python3")
-                .args(["-m", "fedledger.member", "--node"])
-                .arg(api)
-                .arg("--token-file")
-                .arg(&token)
-                .arg("--data")
-                .arg(csv)
-                .args(["--rounds", rounds.as_str(), "--seed"])
-                .arg(k.to_string())
-                .stdout(Stdio::piped())
-                .stderr(log)
-                .spawn()
-                .expect("start a Python member"),
-        );
+        let seed = k.to_string();
+        members.0.push(start_member(
+            &net,
+            i,
+            api,
+            csv,
+            &["--rounds", rounds.as_str(), "--seed", seed.as_str()],
+        ));
     }
     net.wait_height(&[0, 1, 2, 3], ROUNDS, Duration::from_secs(240));
     let mut reported: Vec<Vec<Value>> = Vec::new();
@@ -196,38 +216,9 @@ fn a_python_members_node_restarts_and_its_trainer_carries_on() {
     let _g = serial();
     let mut net = Testnet::setup(&[&["--nodes", "4", "--rounds", "9"][..], &FAST].concat());
     let cfg = net.nodes[3].config.clone();
-    let csv = cfg.with_extension("csv");
-    let api = make_external(&net, 3);
-    let out = cli(&[
-        "encode",
-        "--config",
-        cfg.to_str().unwrap(),
-        "--out",
-        csv.to_str().unwrap(),
-    ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let (api, csv) = prepare_external(&net, 3);
     net.start_all();
-    let token = wait_trainer_token(&net, 3);
-    let log = std::fs::File::create(cfg.with_extension("python.log")).unwrap();
-    let mut member = Members(vec![Command::new("python3")
-        .args([
-            "-m",
-            "fedledger.member",
-            "--node",
-            api.as_str(),
-            "--token-file",
-        ])
-        .arg(&token)
-        .arg("--data")
-        .arg(&csv)
-        .stdout(Stdio::piped())
-        .stderr(log)
-        .spawn()
-        .expect("start a Python member")]);
+    let mut member = Members(vec![start_member(&net, 3, &api, &csv, &[])]);
     net.wait_height(&[0, 1, 2, 3], 2, Duration::from_secs(60));
     net.kill9(3);
     net.wait_height(&[0, 1, 2], 5, Duration::from_secs(90));
@@ -246,9 +237,10 @@ fn a_python_members_node_restarts_and_its_trainer_carries_on() {
         accepted.iter().any(|&r| r <= 2),
         "before the kill: {accepted:?}"
     );
+    let log = std::fs::read_to_string(cfg.with_extension("python.log")).unwrap_or_default();
     assert!(
         accepted.iter().any(|&r| r > 5),
-        "after the restart: {accepted:?}"
+        "after the restart: {accepted:?}; the Python member's log:\n{log}"
     );
     let m = audits[0]["report"]["members"]
         .as_array()
