@@ -175,6 +175,21 @@ fn an_external_trainer_contributes_and_bad_submissions_are_refused() {
         );
         last = round;
     }
+    // The node's status says what its trainer did: the wrong shape, round and cap refusals above
+    // (the wrong token and the unparseable 1e39 are refused before the node loop), and one second
+    // submission per round.
+    let status = net.status(3).expect("status of the external member's node");
+    let t = &status["trainer"];
+    assert_eq!(t["api"], trainer.addr.as_str(), "{status}");
+    assert_eq!(
+        t["accepted"].as_u64(),
+        Some(accepted.len() as u64),
+        "{status}"
+    );
+    assert!(
+        t["refused"].as_u64().unwrap() >= 3 + accepted.len() as u64,
+        "{status}"
+    );
     net.wait_height(&[0, 1, 2, 3], 5, Duration::from_secs(90));
     let audits = net.finish_and_compare(5);
     // The ledger's spend is the node's accountant on the reported parameters, not the trainer's

@@ -92,6 +92,16 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
             }
         );
     }
+    if let Some(t) = &s.trainer {
+        println!(
+            "trainer     external at {}: round {} {}, {} released, {} refused",
+            t.api,
+            t.offered_round,
+            if t.open { "open" } else { "closed" },
+            t.accepted,
+            t.refused
+        );
+    }
     for l in &s.listen {
         println!("listen      {l}");
     }

@@ -295,7 +295,7 @@ impl Node {
                 })?;
             let slot = super::trainer::TrainerSlot::default();
             let (submit, mut submitted) = mpsc::unbounded_channel();
-            super::trainer::serve(
+            let api = super::trainer::serve(
                 addr,
                 &cfg.data_dir,
                 slot.clone(),
@@ -303,6 +303,12 @@ impl Node {
                 genesis.dp.clone(),
             )
             .await?;
+            shared.update(|s, _| {
+                s.trainer = Some(status::TrainerStatus {
+                    api: api.to_string(),
+                    ..Default::default()
+                })
+            });
             let itx = tx.clone();
             tokio::spawn(async move {
                 while let Some(s) = submitted.recv().await {

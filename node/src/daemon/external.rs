@@ -39,6 +39,12 @@ impl Node {
             },
             std::sync::Arc::new(self.model.params.clone()),
         );
+        self.shared.update(|s, _| {
+            if let Some(t) = s.trainer.as_mut() {
+                t.offered_round = h;
+                t.open = true;
+            }
+        });
         info!(target: TARGET, round = h, "round offered to the external trainer");
         Ok(())
     }
@@ -127,6 +133,11 @@ impl Node {
             Ok(u) => u,
             Err(r) => {
                 warn!(target: TARGET, round, reason = %r.reason, "trainer submission refused");
+                self.shared.update(|s, _| {
+                    if let Some(t) = s.trainer.as_mut() {
+                        t.refused += 1;
+                    }
+                });
                 let _ = s.reply.send(Err(r));
                 return Ok(());
             }
@@ -142,6 +153,12 @@ impl Node {
                 if let Some(slot) = &self.trainer {
                     slot.close("this round's update was released");
                 }
+                self.shared.update(|s, _| {
+                    if let Some(t) = s.trainer.as_mut() {
+                        t.accepted += 1;
+                        t.open = false;
+                    }
+                });
                 Ok(Accepted {
                     update_hash: announcement.update_hash.to_hex(),
                     epsilon_after: after,

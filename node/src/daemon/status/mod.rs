@@ -20,6 +20,7 @@ pub use shared::{Counters, Shared};
 pub use token::{AdminToken, TOKEN_FILE};
 pub use types::{
     AdminCommand, BudgetStatus, MemberBudget, PendingRequestStatus, RoundMetricsStatus, Status,
+    TrainerStatus,
 };
 
 use super::error::DaemonError;

@@ -42,6 +42,24 @@ pub struct Status {
     pub listen: Vec<String>,
     /// Our PeerId.
     pub peer_id: String,
+    /// The external trainer's side (`[training] mode = "external"`); absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trainer: Option<TrainerStatus>,
+}
+
+/// What the trainer API has seen.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct TrainerStatus {
+    /// The API's address.
+    pub api: String,
+    /// The round last offered to the trainer (0 before the first).
+    pub offered_round: u64,
+    /// Whether that round still takes an update.
+    pub open: bool,
+    /// Submissions released.
+    pub accepted: u64,
+    /// Submissions refused (each with its reason in the node's log).
+    pub refused: u64,
 }
 
 /// Privacy budget figures.
