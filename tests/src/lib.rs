@@ -417,7 +417,24 @@ pub fn free_port() -> u16 {
 /// Switch node `i` of a laid-out testnet to an external trainer on a free port; returns the
 /// trainer API address.
 pub fn make_external(net: &Testnet, i: usize) -> String {
-    let port = free_port();
+    // A released port can come straight back from the kernel: never reuse one the testnet's
+    // nodes will bind (their libp2p and status ports).
+    let taken: Vec<String> = net
+        .nodes
+        .iter()
+        .flat_map(|n| [n.addr.clone(), n.status.clone()])
+        .collect();
+    let port = loop {
+        let p = free_port();
+        let tcp = format!("/tcp/{p}/");
+        let colon = format!(":{p}");
+        if !taken
+            .iter()
+            .any(|t| t.contains(&tcp) || t.ends_with(&colon))
+        {
+            break p;
+        }
+    };
     let cfg = &net.nodes[i].config;
     let text = std::fs::read_to_string(cfg).expect("node config");
     let external = text.replace(

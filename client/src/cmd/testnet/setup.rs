@@ -217,7 +217,12 @@ pub fn lay_out(a: &Args, root: &Path) -> anyhow::Result<(Vec<NodeSpec>, Genesis)
             ),
         };
         let trainer = if i < a.python {
-            Some(format!("127.0.0.1:{}", free_port()?))
+            // Not one of the ports picked for the nodes: the kernel may hand a released one back.
+            let mut p = free_port()?;
+            while ports.iter().any(|&(x, y)| x == p || y == p) {
+                p = free_port()?;
+            }
+            Some(format!("127.0.0.1:{p}"))
         } else {
             None
         };
