@@ -178,9 +178,20 @@ pub fn lay_out(a: &Args, root: &Path) -> anyhow::Result<(Vec<NodeSpec>, Genesis)
     let genesis = Genesis::from_toml(&genesis.to_toml()).context("the testnet genesis")?;
     let genesis_path = root.join("genesis.toml");
     std::fs::write(&genesis_path, genesis.to_toml())?;
+    // Distinct ports: a released port can come straight back from the kernel, and two nodes
+    // (or a node's libp2p and another's status listener) must never be given the same one.
+    let mut used = std::collections::BTreeSet::new();
+    let mut pick = move || -> anyhow::Result<u16> {
+        loop {
+            let p = free_port()?;
+            if used.insert(p) {
+                return Ok(p);
+            }
+        }
+    };
     let mut ports = Vec::with_capacity(total);
     for _ in 0..total {
-        ports.push((free_port()?, free_port()?));
+        ports.push((pick()?, pick()?));
     }
     let addrs: Vec<String> = keys
         .iter()
@@ -217,12 +228,7 @@ pub fn lay_out(a: &Args, root: &Path) -> anyhow::Result<(Vec<NodeSpec>, Genesis)
             ),
         };
         let trainer = if i < a.python {
-            // Not one of the ports picked for the nodes: the kernel may hand a released one back.
-            let mut p = free_port()?;
-            while ports.iter().any(|&(x, y)| x == p || y == p) {
-                p = free_port()?;
-            }
-            Some(format!("127.0.0.1:{p}"))
+            Some(format!("127.0.0.1:{}", pick()?))
         } else {
             None
         };
