@@ -37,11 +37,22 @@ pub struct Genesis {
     pub members: Vec<MemberSpec>,
 }
 
+/// The largest model a genesis may declare, in f32 parameters (1 GiB of weights): keeps a hostile
+/// genesis from asking every node for terabytes.
+pub const MAX_MODEL_PARAMS: u64 = 1 << 28;
+/// Most tensors in a `kind = "tensors"` layout.
+pub const MAX_TENSORS: usize = 4096;
+/// Most dimensions of one tensor.
+pub const MAX_TENSOR_DIMS: usize = 8;
+/// Longest tensor name, in bytes.
+pub const MAX_TENSOR_NAME: usize = 128;
+
 /// The model architecture and its initialisation.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ModelSpec {
-    /// `logistic`, `softmax` or `mlp`.
+    /// `logistic`, `softmax` or `mlp` (trained by the node or outside it), or `tensors`: any
+    /// model, declared as the named f32 tensors below and trained outside the node.
     pub kind: String,
     /// Number of input features after encoding.
     pub features: u32,
@@ -55,6 +66,101 @@ pub struct ModelSpec {
     /// SHA-256 of the data schema every member must use (hex), or empty.
     #[serde(default)]
     pub schema_hash: String,
+    /// `[[model.tensors]]` of a `kind = "tensors"` model, in the order they are laid out in the
+    /// flat parameter vector (each row-major). Absent from the canonical encoding when empty, so
+    /// chain ids of genesis files without it are unchanged.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tensors: Vec<TensorSpec>,
+}
+
+/// One named tensor of a model layout (f32, row-major).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TensorSpec {
+    /// Name, unique in the layout (`fc1.weight`): what a trainer maps its own parameters by.
+    pub name: String,
+    /// Dimensions, outermost first; each at least 1.
+    pub shape: Vec<u64>,
+}
+
+impl TensorSpec {
+    /// Number of values (the product of the dimensions, saturating).
+    pub fn len(&self) -> u64 {
+        self.shape.iter().fold(1u64, |a, &d| a.saturating_mul(d))
+    }
+
+    /// Whether the tensor holds no value (never, in a valid layout).
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Parse the command-line form `name:DIMxDIM,name:DIM` (`fc1.weight:256x784,fc1.bias:256`).
+    pub fn parse_list(s: &str) -> Result<Vec<TensorSpec>, String> {
+        s.split(',')
+            .filter(|t| !t.trim().is_empty())
+            .map(|t| {
+                let (name, dims) = t
+                    .trim()
+                    .rsplit_once(':')
+                    .ok_or_else(|| format!("{t:?}: expected NAME:DIMxDIM..."))?;
+                let shape = dims
+                    .split('x')
+                    .map(|d| {
+                        d.trim()
+                            .parse::<u64>()
+                            .map_err(|e| format!("{t:?}: dimension {d:?}: {e}"))
+                    })
+                    .collect::<Result<Vec<u64>, String>>()?;
+                Ok(TensorSpec {
+                    name: name.to_string(),
+                    shape,
+                })
+            })
+            .collect()
+    }
+}
+
+impl ModelSpec {
+    /// Check a `tensors` layout: names unique, printable and short; shapes non-empty with
+    /// positive dimensions; the total within [`MAX_MODEL_PARAMS`].
+    pub fn check_tensors(&self) -> Result<u64, String> {
+        if self.tensors.is_empty() {
+            return Err("a kind = \"tensors\" model needs at least one [[model.tensors]]".into());
+        }
+        if self.tensors.len() > MAX_TENSORS {
+            return Err(format!(
+                "{} tensors exceed the limit of {MAX_TENSORS}",
+                self.tensors.len()
+            ));
+        }
+        let mut names = std::collections::BTreeSet::new();
+        let mut total: u64 = 0;
+        for t in &self.tensors {
+            let ok_char = |c: char| c.is_ascii_alphanumeric() || "._-/:[]".contains(c);
+            if t.name.is_empty() || t.name.len() > MAX_TENSOR_NAME || !t.name.chars().all(ok_char) {
+                return Err(format!(
+                    "tensor name {:?} must be 1-{MAX_TENSOR_NAME} characters of A-Z a-z 0-9 . _ - / : [ ]",
+                    t.name.chars().take(MAX_TENSOR_NAME + 1).collect::<String>()
+                ));
+            }
+            if !names.insert(t.name.as_str()) {
+                return Err(format!("tensor name {:?} appears twice", t.name));
+            }
+            if t.shape.is_empty() || t.shape.len() > MAX_TENSOR_DIMS || t.shape.contains(&0) {
+                return Err(format!(
+                    "tensor {:?} needs 1-{MAX_TENSOR_DIMS} dimensions, each at least 1 (found {:?})",
+                    t.name, t.shape
+                ));
+            }
+            total = total.saturating_add(t.len());
+        }
+        if total > MAX_MODEL_PARAMS {
+            return Err(format!(
+                "the layout has {total} parameters, over the limit of {MAX_MODEL_PARAMS}"
+            ));
+        }
+        Ok(total)
+    }
 }
 
 /// Aggregation rule names accepted in genesis and on the command line.
@@ -266,9 +372,20 @@ impl Genesis {
             }
         }
         let m = &self.model;
-        if !["logistic", "softmax", "mlp"].contains(&m.kind.as_str()) {
+        if !["logistic", "softmax", "mlp", "tensors"].contains(&m.kind.as_str()) {
             return bad(format!(
-                "model.kind must be logistic, softmax or mlp, found {:?}",
+                "model.kind must be logistic, softmax, mlp or tensors, found {:?}",
+                m.kind
+            ));
+        }
+        if m.kind == "tensors" {
+            m.check_tensors()
+                .map_err(|reason| LedgerError::InvalidGenesis {
+                    reason: format!("model.tensors: {reason}"),
+                })?;
+        } else if !m.tensors.is_empty() {
+            return bad(format!(
+                "model.tensors is for kind = \"tensors\"; a {} model has a fixed layout",
                 m.kind
             ));
         }
@@ -392,5 +509,52 @@ mod tests {
         assert!(check_rule("nope", 7, 1).is_err());
         assert!(check_bft(3, 1).is_err());
         assert!(check_bft(4, 1).is_ok());
+    }
+
+    #[test]
+    fn a_tensors_layout_is_checked_and_leaves_other_chain_ids_alone() {
+        let mut g = crate::testutil::test_genesis(4, 1, "median", 10.0);
+        let before = g.chain_id();
+        g.model.tensors = Vec::new();
+        assert_eq!(g.chain_id(), before, "an empty layout is not encoded");
+        let layout =
+            TensorSpec::parse_list("fc1.weight:16x8, fc1.bias:16,head.weight:1x16,head.bias:1")
+                .unwrap();
+        assert_eq!(layout[0].shape, vec![16, 8]);
+        assert_eq!(
+            layout.iter().map(TensorSpec::len).sum::<u64>(),
+            16 * 8 + 16 + 16 + 1
+        );
+        // A layout on a built-in kind is refused; on kind = "tensors" it is the model.
+        g.model.tensors = layout.clone();
+        assert!(g.validate().is_err());
+        g.model.kind = "tensors".into();
+        assert!(g.validate().is_ok());
+        assert_ne!(g.chain_id(), before);
+        let bad = [
+            ("", "needs at least one"),
+            ("a:2,a:3", "twice"),
+            ("a:0", "at least 1"),
+            ("a b:2", "characters"),
+            ("a:1x1x1x1x1x1x1x1x1", "dimensions"),
+            ("a:65536x65536", "over the limit"),
+        ];
+        for (spec, says) in bad {
+            g.model.tensors = TensorSpec::parse_list(spec).unwrap();
+            let e = g
+                .validate()
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default();
+            assert!(e.contains(says), "{spec}: {e}");
+        }
+        assert!(TensorSpec::parse_list("a").is_err());
+        assert!(TensorSpec::parse_list("a:2xq").is_err());
+        // Saturating, so a hostile shape cannot wrap around the limit.
+        let huge = TensorSpec {
+            name: "h".into(),
+            shape: vec![u64::MAX, 3],
+        };
+        assert_eq!(huge.len(), u64::MAX);
     }
 }

@@ -42,6 +42,7 @@ pub fn test_genesis(n: usize, f: u32, rule: &str, epsilon_max: f64) -> Genesis {
             hidden: vec![],
             init_seed: 1,
             schema_hash: String::new(),
+            tensors: Vec::new(),
         },
         aggregation: AggregationSpec {
             rule: rule.into(),

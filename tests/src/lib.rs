@@ -390,20 +390,47 @@ pub fn http_call(
     token: &str,
     body: Option<&str>,
 ) -> Option<(u16, String)> {
+    let headers = [("Content-Type", "application/json")];
+    let (status, _, body) = http_raw(
+        addr,
+        method,
+        path,
+        token,
+        &headers,
+        body.unwrap_or("").as_bytes(),
+    )?;
+    Some((status, String::from_utf8_lossy(&body).into_owned()))
+}
+
+/// One HTTP/1.1 request with a bearer token, extra headers and a byte body: (status, response
+/// head, response body).
+pub fn http_raw(
+    addr: &str,
+    method: &str,
+    path: &str,
+    token: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> Option<(u16, String, Vec<u8>)> {
     let sock: std::net::SocketAddr = addr.parse().ok()?;
     let mut s = TcpStream::connect_timeout(&sock, Duration::from_secs(1)).ok()?;
     s.set_read_timeout(Some(Duration::from_secs(30))).ok()?;
-    let body = body.unwrap_or("");
+    let extra: String = headers
+        .iter()
+        .map(|(k, v)| format!("{k}: {v}\r\n"))
+        .collect();
     let req = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\n{extra}Content-Length: {}\r\nConnection: close\r\n\r\n",
         body.len()
     );
     s.write_all(req.as_bytes()).ok()?;
-    let mut buf = String::new();
-    s.read_to_string(&mut buf).ok()?;
-    let (head, rest) = buf.split_once("\r\n\r\n")?;
+    s.write_all(body).ok()?;
+    let mut buf = Vec::new();
+    s.read_to_end(&mut buf).ok()?;
+    let split = buf.windows(4).position(|w| w == b"\r\n\r\n")?;
+    let head = String::from_utf8_lossy(&buf[..split]).into_owned();
     let status = head.split_whitespace().nth(1)?.parse().ok()?;
-    Some((status, rest.to_string()))
+    Some((status, head, buf[split + 4..].to_vec()))
 }
 
 /// A free loopback port (bound and released; good enough for tests run one at a time).

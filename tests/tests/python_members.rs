@@ -204,6 +204,44 @@ fn testnet_runs_python_members_on_planned_dp() {
     }
 }
 
+/// Bring your own model: the genesis declares an MLP as named tensors (`--tensors`), which no
+/// node can train; four Python members train it (`fedledger.examples.mlp_member`, mapping
+/// parameters by tensor name) and the nodes aggregate, record and deep-audit the flat vector.
+#[test]
+fn a_tensors_layout_trained_in_python_finalizes_and_audits() {
+    if !python_ready() {
+        eprintln!("NOTICE: skipped: python3 cannot import the fedledger package (pip install ./client/python)");
+        return;
+    }
+    let _g = serial();
+    let out = cli(&[
+        &[
+            "testnet",
+            "--json",
+            "--nodes",
+            "4",
+            "--rounds",
+            "6",
+            "--tensors",
+            "fc1.weight:8x{features},fc1.bias:8,fc2.weight:1x8,fc2.bias:1",
+        ][..],
+        &FAST,
+    ]
+    .concat());
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let s: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(s["identical"], true, "{s}");
+    assert_eq!(s["all_valid"], true, "{s}");
+    for o in s["orgs"].as_array().unwrap() {
+        assert!(o["deep_ok"] == true, "{o}");
+        assert!(o["updates"].as_u64().unwrap() >= 3, "{o}");
+    }
+}
+
 /// Crash safety with an external trainer: the node of a Python member is killed mid-run and
 /// restarted (with a new trainer token). The Python process waits for it, reads the new token,
 /// and contributes again once the node has caught up; ledgers stay identical.

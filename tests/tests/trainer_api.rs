@@ -6,7 +6,8 @@
 
 use fedledger_ledger::block::DpSpend;
 use fedledger_tests::{
-    assert_spent_as_reported, http_call, make_external, serial, wait_trainer_token, Testnet,
+    assert_spent_as_reported, http_call, http_raw, make_external, serial, wait_trainer_token,
+    Testnet,
 };
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
@@ -25,6 +26,24 @@ impl Trainer {
             status,
             serde_json::from_str(&body).unwrap_or(Value::String(body)),
         )
+    }
+    /// A binary submission: `meta` in the header, `delta` as raw little-endian bytes.
+    fn submit_binary(&self, meta: &Value, delta: &[u8]) -> (u16, String) {
+        let meta = meta.to_string();
+        let headers = [
+            ("Content-Type", "application/octet-stream"),
+            ("X-Fedledger-Submission", meta.as_str()),
+        ];
+        let (status, _, body) = http_raw(
+            &self.addr,
+            "POST",
+            "/v1/update",
+            &self.token,
+            &headers,
+            delta,
+        )
+        .expect("reply");
+        (status, String::from_utf8_lossy(&body).into_owned())
     }
     fn submit(&self, body: &Value) -> (u16, String) {
         http_call(
@@ -100,6 +119,72 @@ fn an_external_trainer_contributes_and_bad_submissions_are_refused() {
     assert_eq!(wrong.get("/v1/round").0, 401);
     let (round, base, params) = trainer.open_round(0);
     let zeros = vec![0.0; params.len()];
+
+    // The layout names the built-in model's tensors; the binary model is the JSON one.
+    let (s, layout) = trainer.get("/v1/layout");
+    assert_eq!(s, 200, "{layout}");
+    assert_eq!(
+        layout["params"].as_u64(),
+        Some(params.len() as u64),
+        "{layout}"
+    );
+    assert_eq!(layout["tensors"][0]["name"], "layer0.weight", "{layout}");
+    let (s, head, raw) = http_raw(
+        &trainer.addr,
+        "GET",
+        "/v1/model",
+        &trainer.token,
+        &[("Accept", "application/octet-stream")],
+        b"",
+    )
+    .expect("reply");
+    if s == 200 && head.contains(&format!("x-fedledger-round: {round}")) {
+        let binary: Vec<f32> = raw
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect();
+        // JSON carries each f32 in its shortest decimal form, which reads back exactly.
+        let json: Vec<f32> = params.iter().map(|&p| p as f32).collect();
+        assert_eq!(binary, json);
+    }
+    let meta = |r: u64| {
+        let mut m = submission(r, &base, Vec::new(), &dp);
+        m.as_object_mut().unwrap().remove("delta");
+        m
+    };
+    let le = |v: &[f32]| -> Vec<u8> { v.iter().flat_map(|x| x.to_le_bytes()).collect() };
+    let mut nan = vec![0.0f32; params.len()];
+    nan[0] = f32::NAN;
+    let binary_refused = [
+        (
+            "ragged bytes",
+            trainer.submit_binary(&meta(round), &[0u8; 7]),
+            400,
+            "whole number",
+        ),
+        (
+            "binary nan",
+            trainer.submit_binary(&meta(round), &le(&nan)),
+            400,
+            "NaN",
+        ),
+        (
+            "binary shape",
+            trainer.submit_binary(&meta(round), &le(&nan[1..])),
+            400,
+            "delta",
+        ),
+        (
+            "no header",
+            trainer.submit_binary(&Value::Null, &le(&nan)),
+            400,
+            "not a valid submission",
+        ),
+    ];
+    for (what, (status, body), want, says) in &binary_refused {
+        assert_eq!(status, want, "{what}: {body}");
+        assert!(body.contains(says), "{what}: {body}");
+    }
     let refused = [
         (
             "wrong token",

@@ -10,6 +10,8 @@ import urllib.request
 import numpy as np
 
 
+OCTET_STREAM = "application/octet-stream"
+
 # What a node that is down or restarting looks like to urllib.
 UNREACHABLE = (urllib.error.URLError, ConnectionError, TimeoutError, OSError)
 
@@ -31,6 +33,30 @@ def dp_spend(sampling_rate, noise_multiplier, steps):
     return {"sampling_rate": q, "noise_multiplier": sigma, "steps": steps}
 
 
+def split(flat, layout):
+    """The flat model as a dict of named arrays, in the node's layout (`Trainer.layout()`)."""
+    flat = np.asarray(flat, dtype=np.float32)
+    if flat.size != layout["params"]:
+        raise ValueError(f"{flat.size} values, the layout has {layout['params']}")
+    out = {}
+    for t in layout["tensors"]:
+        n = int(np.prod(t["shape"]))
+        out[t["name"]] = flat[t["offset"] : t["offset"] + n].reshape(t["shape"])
+    return out
+
+
+def join(tensors, layout):
+    """Named arrays (a dict, e.g. a PyTorch state_dict as numpy) as one flat f32 vector in the
+    node's layout; every tensor of the layout must be there with its shape."""
+    parts = []
+    for t in layout["tensors"]:
+        a = np.asarray(tensors[t["name"]], dtype=np.float32)
+        if list(a.shape) != list(t["shape"]):
+            raise ValueError(f"{t['name']}: shape {list(a.shape)}, the layout says {t['shape']}")
+        parts.append(a.ravel())
+    return np.concatenate(parts) if parts else np.zeros(0, dtype=np.float32)
+
+
 class Trainer:
     """A connection to one node's trainer API (loopback, bearer token)."""
 
@@ -48,14 +74,20 @@ class Trainer:
 
     def _call(self, method, path, body=None):
         data = None if body is None else json.dumps(body, allow_nan=False).encode()
+        headers = {} if data is None else {"Content-Type": "application/json"}
+        raw, _ = self._request(method, path, data, headers)
+        return json.loads(raw)
+
+    def _request(self, method, path, data=None, headers=None):
+        """One authenticated request: (body bytes, response headers)."""
         for attempt in (0, 1):
             req = urllib.request.Request(self.base + path, data=data, method=method)
             req.add_header("Authorization", f"Bearer {self.token}")
-            if data is not None:
-                req.add_header("Content-Type", "application/json")
+            for k, v in (headers or {}).items():
+                req.add_header(k, v)
             try:
                 with urllib.request.urlopen(req, timeout=self.timeout) as r:
-                    return json.loads(r.read())
+                    return r.read(), r.headers
             except urllib.error.HTTPError as e:
                 reason = e.read().decode(errors="replace").strip()
                 # The node writes a new token at every start: after a restart, read it again.
@@ -70,10 +102,16 @@ class Trainer:
         """What the node offers: {open, round, base_model, params, epsilon_spent, epsilon_max, delta, reason}."""
         return self._call("GET", "/v1/round")
 
+    def layout(self):
+        """The model's named tensors: {params, tensors: [{name, shape, offset}]}, in flat order."""
+        return self._call("GET", "/v1/layout")
+
     def model(self):
-        """The open round's global model: (round, base_model, float32 array)."""
-        m = self._call("GET", "/v1/model")
-        return m["round"], m["base_model"], np.asarray(m["params"], dtype=np.float32)
+        """The open round's global model: (round, base_model, float32 array). Travels as raw
+        little-endian f32, so models of any size cost their bytes, not a JSON rendering."""
+        raw, headers = self._request("GET", "/v1/model", headers={"Accept": OCTET_STREAM})
+        params = np.frombuffer(raw, dtype="<f4").astype(np.float32, copy=False)
+        return int(headers["x-fedledger-round"]), headers["x-fedledger-base-model"], params
 
     def plan(self, examples):
         """The genesis plan for a member with `examples` training examples, or None without one."""
@@ -86,13 +124,12 @@ class Trainer:
 
     def submit(self, round, base_model, delta, dp, num_examples, metrics):
         """Submit an update (local model minus global). Returns {update_hash, epsilon_after}."""
-        delta = np.asarray(delta, dtype=np.float32).ravel()
+        delta = np.ascontiguousarray(np.asarray(delta, dtype="<f4").ravel())
         if not np.all(np.isfinite(delta)):
             raise ValueError("the update has non-finite values; the node would refuse it")
-        body = {
+        meta = {
             "round": int(round),
             "base_model": base_model,
-            "delta": delta.tolist(),
             "dp": dp,
             "num_examples": int(num_examples),
             "metrics": {
@@ -103,7 +140,12 @@ class Trainer:
                 "groups": metrics.get("groups", []),
             },
         }
-        return self._call("POST", "/v1/update", body)
+        headers = {
+            "Content-Type": OCTET_STREAM,
+            "X-Fedledger-Submission": json.dumps(meta, allow_nan=False),
+        }
+        raw, _ = self._request("POST", "/v1/update", delta.tobytes(), headers)
+        return json.loads(raw)
 
     def wait_round(self, after=0, poll=0.05, timeout=None):
         """Block until a round later than `after` is open; returns (round, base_model, params, offer)."""

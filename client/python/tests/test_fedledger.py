@@ -8,7 +8,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import numpy as np
 
-from fedledger import FlowerAdapter, OpacusSpend, Trainer, TrainerError, dp_spend
+from fedledger import FlowerAdapter, OpacusSpend, Trainer, TrainerError, dp_spend, join, split
 from fedledger import dpsgd
 
 TOKEN = "a" * 64
@@ -28,10 +28,15 @@ class FakeNode:
             def log_message(self, *args):
                 pass
 
-            def reply(self, status, body):
-                data = (json.dumps(body) if not isinstance(body, str) else body).encode()
+            def reply(self, status, body, headers=None):
+                if isinstance(body, bytes):
+                    data = body
+                else:
+                    data = (json.dumps(body) if not isinstance(body, str) else body).encode()
                 self.send_response(status)
                 self.send_header("Content-Length", str(len(data)))
+                for k, v in (headers or {}).items():
+                    self.send_header(k, v)
                 self.end_headers()
                 self.wfile.write(data)
 
@@ -48,9 +53,18 @@ class FakeNode:
                          "params": PARAMS, "epsilon_spent": 0.0, "epsilon_max": 10.0, "delta": 1e-5}
                 if self.path == "/v1/round":
                     self.reply(200, offer)
+                elif self.path == "/v1/model" and "octet-stream" in self.headers.get("Accept", ""):
+                    self.reply(200, node.model.astype("<f4").tobytes(), {
+                        "Content-Type": "application/octet-stream",
+                        "X-Fedledger-Round": str(node.round),
+                        "X-Fedledger-Base-Model": f"m{node.round}"})
                 elif self.path == "/v1/model":
                     self.reply(200, {"round": node.round, "base_model": f"m{node.round}",
                                      "params": node.model.tolist()})
+                elif self.path == "/v1/layout":
+                    self.reply(200, {"params": PARAMS, "tensors": [
+                        {"name": "layer0.weight", "shape": [1, PARAMS - 1], "offset": 0},
+                        {"name": "layer0.bias", "shape": [1], "offset": PARAMS - 1}]})
                 elif self.path.startswith("/v1/plan"):
                     self.reply(404, "no plan")
                 else:
@@ -59,7 +73,12 @@ class FakeNode:
             def do_POST(self):
                 if not self.authorized():
                     return
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                raw = self.rfile.read(int(self.headers["Content-Length"]))
+                if self.headers.get("Content-Type") == "application/octet-stream":
+                    body = json.loads(self.headers["X-Fedledger-Submission"])
+                    body["delta"] = np.frombuffer(raw, dtype="<f4").tolist()
+                else:
+                    body = json.loads(raw)
                 if len(body["delta"]) != PARAMS:
                     return self.reply(400, "delta: wrong shape")
                 if body["round"] != node.round:
@@ -107,6 +126,21 @@ class TrainerTests(unittest.TestCase):
             self.assertEqual(s["dp"], {"sampling_rate": q, "noise_multiplier": 1.0, "steps": steps})
             self.assertEqual(s["num_examples"], len(y))
             self.assertTrue(0.0 <= s["metrics"]["auc"] <= 1.0)
+
+    def test_the_layout_splits_and_joins_the_flat_model(self):
+        t = Trainer(self.node.addr, token=TOKEN)
+        layout = t.layout()
+        _, _, flat = t.model()
+        np.testing.assert_array_equal(flat, self.node.model)
+        named = split(flat, layout)
+        self.assertEqual(named["layer0.weight"].shape, (1, PARAMS - 1))
+        self.assertEqual(float(named["layer0.bias"][0]), float(flat[-1]))
+        np.testing.assert_array_equal(join(named, layout), flat)
+        named["layer0.bias"] = np.zeros(2)
+        with self.assertRaises(ValueError):
+            join(named, layout)
+        with self.assertRaises(ValueError):
+            split(flat[1:], layout)
 
     def test_a_wrong_token_and_a_non_finite_update_are_refused(self):
         with self.assertRaises(TrainerError) as e:

@@ -65,9 +65,14 @@ pub struct NewArgs {
     /// The rounds a planned budget is spread over.
     #[arg(long, requires = "plan_epsilon")]
     plan_rounds: Option<u64>,
-    /// Model: logistic, softmax or mlp.
+    /// Model: logistic, softmax or mlp (built in), or tensors (any model, laid out by
+    /// --tensors and trained outside the node, `[training] mode = "external"`).
     #[arg(long, default_value = "logistic")]
     model: String,
+    /// The named f32 tensors of a `--model tensors` layout, in order: NAME:DIMxDIM,...
+    /// (e.g. `fc1.weight:256x784,fc1.bias:256`).
+    #[arg(long, value_name = "LAYOUT")]
+    tensors: Option<String>,
     /// Input features after encoding.
     #[arg(long, default_value_t = 8)]
     features: u32,
@@ -160,6 +165,11 @@ pub fn run(c: Command) -> anyhow::Result<ExitCode> {
                     hidden: a.hidden,
                     init_seed: a.init_seed,
                     schema_hash: String::new(),
+                    tensors: match &a.tensors {
+                        Some(t) => fedledger_ledger::genesis::TensorSpec::parse_list(t)
+                            .map_err(|e| anyhow::anyhow!("--tensors: {e}"))?,
+                        None => Vec::new(),
+                    },
                 },
                 aggregation: AggregationSpec {
                     rule: a.rule,

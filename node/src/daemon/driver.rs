@@ -197,6 +197,11 @@ impl Node {
         })?;
         let learner = if cfg.training.is_external() {
             None
+        } else if !arch.is_builtin() {
+            return Err(DaemonError::Config {
+                key: "training.mode".into(),
+                reason: "the genesis model is a tensors layout, which the node cannot train itself: set [training] mode = \"external\" and train it through the trainer API".into(),
+            });
         } else {
             Some(Arc::new(Learner::new(
                 &cfg.data,
@@ -301,6 +306,7 @@ impl Node {
                 slot.clone(),
                 submit,
                 genesis.dp.clone(),
+                arch.layout(),
             )
             .await?;
             shared.update(|s, _| {

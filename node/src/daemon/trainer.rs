@@ -4,11 +4,14 @@
 //! update of its own trainer. Specified in `docs/trainer-api.md`.
 //!
 //! Routes (all need `Authorization: Bearer <token>`, the token in `<data_dir>/trainer.token`):
-//! `GET /v1/round`, `GET /v1/model`, `GET /v1/plan?examples=N`, `POST /v1/update`.
+//! `GET /v1/round`, `GET /v1/layout`, `GET /v1/model`, `GET /v1/plan?examples=N`,
+//! `POST /v1/update`. The model and the update travel as JSON or, for models of any size, as raw
+//! little-endian f32 (`application/octet-stream`, the rest of the submission in a header).
 
 use super::status::http::PeerAddr;
 use super::status::{AdminToken, Limits};
 use super::DaemonError;
+use crate::learn::model::TensorSlot;
 use axum::extract::{DefaultBodyLimit, Query, Request, State};
 use axum::http::{header, StatusCode};
 use axum::middleware::{self, Next};
@@ -29,9 +32,20 @@ const TARGET: &str = "fedledger::trainer";
 
 /// The token file in the data dir (0600, rewritten at every start).
 pub const TOKEN_FILE: &str = "trainer.token";
-/// Largest request body: a JSON update of a few million parameters. Larger models need the
-/// chunked blob transfer (issue 17, part 4).
+/// Smallest request-body limit: a JSON update of a few million parameters. A binary update may
+/// be as large as the model (4 bytes a parameter) plus [`BODY_SLACK`].
 pub const MAX_BODY: usize = 64 * 1024 * 1024;
+/// Room above the model's bytes for a request's framing.
+const BODY_SLACK: usize = 1024 * 1024;
+/// The header that carries a binary submission's fields other than the update (JSON).
+pub const SUBMISSION_HEADER: &str = "x-fedledger-submission";
+/// Headers of a binary model: its round and hash.
+pub const ROUND_HEADER: &str = "x-fedledger-round";
+/// See [`ROUND_HEADER`].
+pub const BASE_MODEL_HEADER: &str = "x-fedledger-base-model";
+/// Longest [`SUBMISSION_HEADER`] value taken.
+const MAX_SUBMISSION_HEADER: usize = 64 * 1024;
+const OCTET_STREAM: &str = "application/octet-stream";
 /// How long a submission may wait for the node loop's verdict.
 const VERDICT_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -113,6 +127,44 @@ pub struct Submission {
     pub metrics: LocalMetrics,
 }
 
+/// A binary submission's fields other than the update, as JSON in [`SUBMISSION_HEADER`].
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SubmissionMeta {
+    /// The round it is for.
+    pub round: u64,
+    /// Hash of the global model it was trained from (hex).
+    pub base_model: String,
+    /// The DP-SGD parameters it used.
+    pub dp: DpSpend,
+    /// Local training examples.
+    pub num_examples: u64,
+    /// The global model's evaluation on the trainer's held-out data.
+    pub metrics: LocalMetrics,
+}
+
+impl SubmissionMeta {
+    fn with_delta(self, delta: Vec<f32>) -> Submission {
+        Submission {
+            round: self.round,
+            base_model: self.base_model,
+            delta,
+            dp: self.dp,
+            num_examples: self.num_examples,
+            metrics: self.metrics,
+        }
+    }
+}
+
+/// `GET /v1/layout`: the model's named tensors.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LayoutBody {
+    /// Number of parameters (f32) in all.
+    pub params: u64,
+    /// Tensors in flat-vector order.
+    pub tensors: Vec<TensorSlot>,
+}
+
 /// The node's answer to an accepted submission.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Accepted {
@@ -163,6 +215,7 @@ struct AppState {
     slot: TrainerSlot,
     submit: mpsc::UnboundedSender<Submitted>,
     dp: Arc<DpPolicy>,
+    layout: Arc<LayoutBody>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -179,6 +232,7 @@ pub async fn serve(
     slot: TrainerSlot,
     submit: mpsc::UnboundedSender<Submitted>,
     dp: DpPolicy,
+    layout: Vec<TensorSlot>,
 ) -> Result<SocketAddr, DaemonError> {
     let token = AdminToken::generate();
     token.write(&data_dir.join(TOKEN_FILE))?;
@@ -188,6 +242,10 @@ pub async fn serve(
         slot,
         submit,
         dp: Arc::new(dp),
+        layout: Arc::new(LayoutBody {
+            params: layout.iter().map(|t| t.shape.iter().product::<u64>()).sum(),
+            tensors: layout,
+        }),
     };
     let app = router(state);
     let limits = Limits {
@@ -202,17 +260,23 @@ pub async fn serve(
 }
 
 fn router(state: AppState) -> Router {
+    let body_limit = usize::try_from(state.layout.params)
+        .unwrap_or(usize::MAX)
+        .saturating_mul(4)
+        .saturating_add(BODY_SLACK)
+        .max(MAX_BODY);
     Router::new()
         .route("/v1/round", get(round))
+        .route("/v1/layout", get(layout))
         .route("/v1/model", get(model))
         .route("/v1/plan", get(plan))
         .route("/v1/update", post(update))
-        .layer(DefaultBodyLimit::max(MAX_BODY))
+        .layer(DefaultBodyLimit::max(body_limit))
         .route_layer(middleware::from_fn_with_state(state.clone(), require_token))
         .fallback(|| async {
             (
                 StatusCode::NOT_FOUND,
-                "GET /v1/round, GET /v1/model, GET /v1/plan?examples=N, POST /v1/update\n",
+                "GET /v1/round, GET /v1/layout, GET /v1/model, GET /v1/plan?examples=N, POST /v1/update\n",
             )
         })
         .with_state(state)
@@ -277,8 +341,34 @@ struct ModelBody<'a> {
     params: &'a [f32],
 }
 
-async fn model(State(st): State<AppState>) -> Response {
+async fn layout(State(st): State<AppState>) -> Json<LayoutBody> {
+    Json((*st.layout).clone())
+}
+
+fn wants_binary(headers: &axum::http::HeaderMap, name: header::HeaderName) -> bool {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains(OCTET_STREAM))
+}
+
+async fn model(State(st): State<AppState>, headers: axum::http::HeaderMap) -> Response {
     match st.slot.get() {
+        Some((o, params)) if o.open && wants_binary(&headers, header::ACCEPT) => {
+            let mut r = crate::learn::model::encode_update(&params).into_response();
+            let h = r.headers_mut();
+            h.insert(
+                header::CONTENT_TYPE,
+                header::HeaderValue::from_static(OCTET_STREAM),
+            );
+            if let Ok(v) = header::HeaderValue::from_str(&o.round.to_string()) {
+                h.insert(ROUND_HEADER, v);
+            }
+            if let Ok(v) = header::HeaderValue::from_str(&o.base_model) {
+                h.insert(BASE_MODEL_HEADER, v);
+            }
+            r
+        }
         Some((o, params)) if o.open => Json(ModelBody {
             round: o.round,
             base_model: &o.base_model,
@@ -311,14 +401,51 @@ async fn plan(State(st): State<AppState>, Query(q): Query<PlanQuery>) -> Respons
     }
 }
 
-async fn update(State(st): State<AppState>, body: axum::body::Bytes) -> Response {
+/// A binary submission: the fields from [`SUBMISSION_HEADER`], the update from the body.
+fn binary_submission(headers: &axum::http::HeaderMap, body: &[u8]) -> Result<Submission, String> {
+    let meta = headers
+        .get(SUBMISSION_HEADER)
+        .ok_or_else(|| format!("a binary update needs the {SUBMISSION_HEADER} header"))?;
+    if meta.len() > MAX_SUBMISSION_HEADER {
+        return Err(format!(
+            "the {SUBMISSION_HEADER} header is over {MAX_SUBMISSION_HEADER} bytes"
+        ));
+    }
+    let meta: SubmissionMeta = serde_json::from_slice(meta.as_bytes())
+        .map_err(|e| format!("the {SUBMISSION_HEADER} header: {e}"))?;
+    if body.len() % 4 != 0 {
+        return Err(format!(
+            "an update of {} bytes is not a whole number of f32 values",
+            body.len()
+        ));
+    }
+    // Finiteness and the layout are checked with every other submission (check_submission).
+    let delta = body
+        .chunks_exact(4)
+        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+        .collect();
+    Ok(meta.with_delta(delta))
+}
+
+async fn update(
+    State(st): State<AppState>,
+    headers: axum::http::HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
     // Parsed here rather than by the Json extractor, so a bad body gets our own message.
-    let submission: Submission = match serde_json::from_slice(&body) {
+    let parsed = if wants_binary(&headers, header::CONTENT_TYPE) {
+        binary_submission(&headers, &body)
+    } else {
+        serde_json::from_slice::<Submission>(&body)
+            .map_err(|e| format!("{e} (non-finite numbers are not JSON)"))
+    };
+    drop(body);
+    let submission = match parsed {
         Ok(s) => s,
         Err(e) => {
             return (
                 StatusCode::BAD_REQUEST,
-                format!("not a valid submission: {e} (non-finite numbers are not JSON)\n"),
+                format!("not a valid submission: {e}\n"),
             )
                 .into_response()
         }

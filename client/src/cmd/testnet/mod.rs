@@ -76,6 +76,13 @@ pub struct Args {
     /// model of about a million parameters).
     #[arg(long, value_delimiter = ',')]
     pub hidden: Vec<u32>,
+    /// Declare the model as named f32 tensors (genesis `kind = "tensors"`) instead of a built-in
+    /// one: NAME:DIMxDIM,... where `{features}` stands for the encoded feature count, e.g.
+    /// `fc1.weight:16x{features},fc1.bias:16,fc2.weight:1x16,fc2.bias:1` with
+    /// `fedledger.examples.mlp_member` (the --python-module default then). Every member trains
+    /// in Python (--python defaults to all nodes).
+    #[arg(long, value_name = "LAYOUT", conflicts_with = "hidden")]
+    pub tensors: Option<String>,
     /// Synthetic customers per organization.
     #[arg(long, default_value_t = 1000)]
     pub rows: usize,
@@ -243,6 +250,20 @@ pub fn run(mut a: Args) -> anyhow::Result<ExitCode> {
     }
     if a.byzantine > 0 && a.attack.is_none() && a.adversary.is_none() {
         bail!("--byzantine needs --attack NAME or --adversary NAME");
+    }
+    if a.tensors.is_some() {
+        if a.python == 0 {
+            a.python = a.nodes - a.byzantine;
+        }
+        if a.python_module == "fedledger.member" {
+            // That one trains the built-in logistic layout only.
+            a.python_module = "fedledger.examples.mlp_member".into();
+        }
+        if a.python + a.byzantine != a.nodes || a.byzantine > 0 && a.adversary.is_none() {
+            bail!(
+                "a --tensors model is trained outside the nodes: every member but --adversary ones must be a --python one"
+            );
+        }
     }
     if a.python > 0 && a.python + a.byzantine > a.nodes {
         bail!(

@@ -4,7 +4,7 @@ use super::Args;
 use anyhow::{bail, Context};
 use fedledger_ledger::genesis::{
     check_bft, check_rule, AggregationSpec, DpPlanSpec, DpPolicy, Genesis, MemberSpec, ModelSpec,
-    RoundPolicy, FORMAT_VERSION,
+    RoundPolicy, TensorSpec, FORMAT_VERSION,
 };
 use fedledger_ledger::OrgKey;
 use fedledger_node::learn::data::{csv, synth, Schema, Table};
@@ -129,7 +129,9 @@ pub fn lay_out(a: &Args, root: &Path) -> anyhow::Result<(Vec<NodeSpec>, Genesis)
         created_at_ms: now,
         f,
         model: ModelSpec {
-            kind: if !a.hidden.is_empty() {
+            kind: if a.tensors.is_some() {
+                "tensors"
+            } else if !a.hidden.is_empty() {
                 "mlp"
             } else if classes > 2 {
                 "softmax"
@@ -142,6 +144,11 @@ pub fn lay_out(a: &Args, root: &Path) -> anyhow::Result<(Vec<NodeSpec>, Genesis)
             hidden: a.hidden.clone(),
             init_seed: a.seed,
             schema_hash: schema.hash().to_hex(),
+            tensors: match &a.tensors {
+                Some(t) => TensorSpec::parse_list(&t.replace("{features}", &features.to_string()))
+                    .map_err(|e| anyhow::anyhow!("--tensors: {e}"))?,
+                None => Vec::new(),
+            },
         },
         aggregation: AggregationSpec {
             rule: a.rule.clone(),

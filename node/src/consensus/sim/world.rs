@@ -52,6 +52,7 @@ pub fn sim_genesis(n: usize, f: u32, collect_timeout_ms: u64, view_timeout_ms: u
             hidden: vec![],
             init_seed: 1,
             schema_hash: String::new(),
+            tensors: Vec::new(),
         },
         aggregation: AggregationSpec {
             rule: "mean".into(),

@@ -10,7 +10,7 @@ pub mod grad;
 pub mod hash;
 
 use crate::learn::error::LearnError;
-use fedledger_ledger::genesis::ModelSpec;
+use fedledger_ledger::genesis::{ModelSpec, TensorSpec};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha20Rng;
 use serde::{Deserialize, Serialize};
@@ -30,6 +30,8 @@ pub enum ModelKind {
     Softmax,
     /// Multi-layer perceptron with ReLU hidden layers.
     Mlp,
+    /// Any model, declared as named tensors in the genesis and trained outside the node.
+    Tensors,
 }
 
 impl FromStr for ModelKind {
@@ -39,9 +41,10 @@ impl FromStr for ModelKind {
             "logistic" => Ok(ModelKind::Logistic),
             "softmax" => Ok(ModelKind::Softmax),
             "mlp" => Ok(ModelKind::Mlp),
+            "tensors" => Ok(ModelKind::Tensors),
             other => Err(LearnError::Config {
                 what: "model",
-                reason: format!("{other:?}: expected logistic, softmax or mlp"),
+                reason: format!("{other:?}: expected logistic, softmax, mlp or tensors"),
             }),
         }
     }
@@ -53,6 +56,7 @@ impl fmt::Display for ModelKind {
             ModelKind::Logistic => "logistic",
             ModelKind::Softmax => "softmax",
             ModelKind::Mlp => "mlp",
+            ModelKind::Tensors => "tensors",
         })
     }
 }
@@ -68,6 +72,21 @@ pub struct Architecture {
     pub classes: usize,
     /// Hidden widths (MLP only; one or two layers).
     pub hidden: Vec<usize>,
+    /// The named tensors of a [`ModelKind::Tensors`] model; empty for the built-in kinds, whose
+    /// layout [`Architecture::layout`] derives from their layers.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tensors: Vec<TensorSpec>,
+}
+
+/// One named tensor's place in the flat parameter vector.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TensorSlot {
+    /// Its name (`layer0.weight` for the built-in models).
+    pub name: String,
+    /// Dimensions, outermost first (row-major).
+    pub shape: Vec<u64>,
+    /// Offset of its first value in the flat vector.
+    pub offset: u64,
 }
 
 /// One dense layer's place in the flat vector.
@@ -129,6 +148,11 @@ impl Architecture {
             ModelKind::Logistic | ModelKind::Softmax if !hidden.is_empty() => {
                 return bad(format!("{kind} has no hidden layers"))
             }
+            ModelKind::Tensors => {
+                return bad(
+                    "a tensors model is built from its layout (Architecture::from_tensors)".into(),
+                )
+            }
             _ => {}
         }
         let arch = Architecture {
@@ -136,6 +160,7 @@ impl Architecture {
             features,
             classes,
             hidden,
+            tensors: Vec::new(),
         };
         let mut total: u128 = 0;
         let mut prev = features as u128;
@@ -151,9 +176,88 @@ impl Architecture {
         Ok(arch)
     }
 
+    /// A model given as named tensors (checked as the genesis checks them).
+    pub fn from_tensors(
+        features: usize,
+        classes: usize,
+        tensors: Vec<TensorSpec>,
+    ) -> Result<Self, LearnError> {
+        let spec = ModelSpec {
+            kind: "tensors".into(),
+            features: features as u32,
+            classes: classes as u32,
+            hidden: Vec::new(),
+            init_seed: 0,
+            schema_hash: String::new(),
+            tensors,
+        };
+        let total = spec.check_tensors().map_err(|reason| LearnError::Config {
+            what: "model",
+            reason,
+        })?;
+        if total > MAX_PARAMS as u64 {
+            return Err(LearnError::Config {
+                what: "model",
+                reason: format!("{total} parameters exceeds the limit of {MAX_PARAMS}"),
+            });
+        }
+        Ok(Architecture {
+            kind: ModelKind::Tensors,
+            features,
+            classes,
+            hidden: Vec::new(),
+            tensors: spec.tensors,
+        })
+    }
+
+    /// Whether the node's own trainer and evaluation can run this model (the built-in kinds);
+    /// a tensors model is trained and evaluated outside the node.
+    pub fn is_builtin(&self) -> bool {
+        self.kind != ModelKind::Tensors
+    }
+
+    /// The named tensors of the flat vector, in order: the genesis layout of a tensors model;
+    /// `layer{i}.weight` (`outputs x inputs`) and `layer{i}.bias` for the built-in ones.
+    pub fn layout(&self) -> Vec<TensorSlot> {
+        let mut offset = 0u64;
+        let mut slot = |name: String, shape: Vec<u64>| {
+            let len: u64 = shape.iter().product();
+            let s = TensorSlot {
+                name,
+                shape,
+                offset,
+            };
+            offset += len;
+            s
+        };
+        if self.kind == ModelKind::Tensors {
+            return self
+                .tensors
+                .iter()
+                .map(|t| slot(t.name.clone(), t.shape.clone()))
+                .collect();
+        }
+        let mut out = Vec::new();
+        for (i, l) in self.layers().iter().enumerate() {
+            out.push(slot(
+                format!("layer{i}.weight"),
+                vec![l.outputs as u64, l.inputs as u64],
+            ));
+            out.push(slot(format!("layer{i}.bias"), vec![l.outputs as u64]));
+        }
+        out
+    }
+
     /// The shape a genesis model spec describes.
     pub fn from_spec(spec: &ModelSpec) -> Result<Self, LearnError> {
         let kind: ModelKind = spec.kind.parse()?;
+        if kind == ModelKind::Tensors {
+            return Self::from_tensors(
+                spec.features as usize,
+                spec.classes as usize,
+                spec.tensors.clone(),
+            );
+        }
         Self::new(
             kind,
             spec.features as usize,
@@ -198,15 +302,38 @@ impl Architecture {
 
     /// Length of the flat parameter vector.
     pub fn num_params(&self) -> usize {
+        if self.kind == ModelKind::Tensors {
+            // Bounded by MAX_PARAMS at construction.
+            return self.tensors.iter().map(|t| t.len() as usize).sum();
+        }
         self.layers().last().map(Layer::end).unwrap_or(0)
     }
 
     /// Deterministic initial parameters from `seed`: Glorot-uniform weights for the output layer,
     /// He-uniform for hidden ReLU layers, zero biases. Same seed, same bits on every machine: only ChaCha20 draws,
     /// products and an IEEE-exact square root are involved.
+    ///
+    /// A tensors model: every tensor of two or more dimensions uniform in +-1/sqrt(fan-in) (the
+    /// product of all but its first dimension, as PyTorch's default for linear and convolution
+    /// weights), tensors of one dimension (biases, norms' shifts) zero, in layout order.
     pub fn init(&self, seed: u64) -> Vec<f32> {
         let mut rng = ChaCha20Rng::seed_from_u64(seed);
         let mut params = vec![0.0f32; self.num_params()];
+        if self.kind == ModelKind::Tensors {
+            for t in self.layout() {
+                if t.shape.len() < 2 {
+                    continue;
+                }
+                let fan_in: u64 = t.shape[1..].iter().product();
+                let limit = (1.0 / libm::sqrt(fan_in as f64)) as f32;
+                let len: u64 = t.shape.iter().product();
+                let range = t.offset as usize..(t.offset + len) as usize;
+                for p in &mut params[range] {
+                    *p = (rng.gen::<f32>() * 2.0 - 1.0) * limit;
+                }
+            }
+            return params;
+        }
         let layers = self.layers();
         let last = layers.len() - 1;
         for (i, l) in layers.iter().enumerate() {
@@ -273,6 +400,7 @@ mod tests {
             hidden: vec![16],
             init_seed: 42,
             schema_hash: String::new(),
+            tensors: Vec::new(),
         };
         let a = Architecture::from_spec(&spec).unwrap();
         let p = a.init(spec.init_seed);
@@ -286,5 +414,63 @@ mod tests {
         let mut nan = p.clone();
         nan[3] = f32::NAN;
         assert!(a.check(&nan).is_err());
+    }
+
+    #[test]
+    fn a_tensors_layout_is_laid_out_in_order_and_seeded_like_pytorch() {
+        let tensors =
+            TensorSpec::parse_list("conv.weight:4x2x3x3,conv.bias:4,fc.weight:2x36,fc.bias:2")
+                .unwrap();
+        let a = Architecture::from_tensors(8, 2, tensors).unwrap();
+        assert!(!a.is_builtin());
+        assert_eq!(a.num_params(), 72 + 4 + 72 + 2);
+        let l = a.layout();
+        assert_eq!(
+            l.iter()
+                .map(|t| (t.name.as_str(), t.offset))
+                .collect::<Vec<_>>(),
+            [
+                ("conv.weight", 0),
+                ("conv.bias", 72),
+                ("fc.weight", 76),
+                ("fc.bias", 148)
+            ]
+        );
+        let p = a.init(7);
+        assert_eq!(p, a.init(7));
+        // Weights within 1/sqrt(fan-in), biases zero.
+        assert!(
+            p[..72].iter().all(|w| w.abs() <= 1.0 / 18f32.sqrt())
+                && p[..72].iter().any(|w| *w != 0.0)
+        );
+        assert!(p[72..76].iter().all(|b| *b == 0.0));
+        assert!(p[76..148].iter().all(|w| w.abs() <= 1.0 / 6.0));
+        assert!(a.check(&p).is_ok() && a.check(&p[1..]).is_err());
+        // Golden: the initial model hash of a tensors genesis is consensus.
+        assert_eq!(
+            model_hash(&p).to_hex(),
+            "0a7497821455ff65f691a8d789939860ba2142b93914b9544bee2fd9167db62a"
+        );
+        // The built-in kinds name their layers.
+        let mlp = Architecture::new(ModelKind::Mlp, 5, 2, vec![8]).unwrap();
+        let names: Vec<String> = mlp
+            .layout()
+            .into_iter()
+            .map(|t| format!("{}{:?}@{}", t.name, t.shape, t.offset))
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "layer0.weight[8, 5]@0",
+                "layer0.bias[8]@40",
+                "layer1.weight[1, 8]@48",
+                "layer1.bias[1]@56"
+            ]
+        );
+        assert_eq!(
+            mlp.layout().last().map(|t| t.offset + 1),
+            Some(mlp.num_params() as u64)
+        );
+        assert!(Architecture::new(ModelKind::Tensors, 5, 2, vec![]).is_err());
     }
 }

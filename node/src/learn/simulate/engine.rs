@@ -270,6 +270,7 @@ impl Simulation {
             hidden: self.arch.hidden.iter().map(|&h| h as u32).collect(),
             init_seed: self.cfg.seed,
             schema_hash: self.schema.hash().to_hex(),
+            tensors: Vec::new(),
         }
     }
 
