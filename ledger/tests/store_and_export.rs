@@ -177,3 +177,51 @@ fn an_export_of_another_chain_is_rejected_before_any_block() {
         .unwrap();
     assert_eq!((v.height, v.rule), (0, Rule::ChainId));
 }
+
+#[test]
+fn large_blobs_are_files_read_whole_or_by_range_and_checked() {
+    use fedledger_ledger::store::INLINE_BLOB_MAX;
+    let dir = tempfile::tempdir().unwrap();
+    let big: Vec<u8> = (0..INLINE_BLOB_MAX + 12_345)
+        .map(|i| (i % 251) as u8)
+        .collect();
+    let small = vec![7u8; 1000];
+    let (hb, hs) = {
+        let s = SledStore::open(dir.path()).unwrap();
+        let hb = s.put_blob(&big).unwrap();
+        let hs = s.put_blob(&small).unwrap();
+        // Idempotent: the same bytes again are the same file.
+        assert_eq!(s.put_blob(&big).unwrap(), hb);
+        s.flush().unwrap();
+        (hb, hs)
+    };
+    let file = dir.path().join("blobs").join(hb.to_hex());
+    assert!(file.exists(), "a large blob is a file");
+    assert!(!dir.path().join("blobs").join(hs.to_hex()).exists());
+    let s = SledStore::open(dir.path()).unwrap();
+    assert_eq!(s.blob(&hb).unwrap().unwrap(), big);
+    assert_eq!(s.blob(&hs).unwrap().unwrap(), small);
+    assert!(s.has_blob(&hb).unwrap() && s.has_blob(&hs).unwrap());
+    assert!(!s.has_blob(&Digest::of(b"nothing")).unwrap());
+    assert_eq!(s.blob_len(&hb).unwrap(), Some(big.len() as u64));
+    let at = INLINE_BLOB_MAX as u64 - 5;
+    assert_eq!(
+        s.blob_range(&hb, at, 100).unwrap().unwrap(),
+        big[at as usize..at as usize + 100]
+    );
+    // Clamped at the end, for files and sled values alike.
+    assert_eq!(
+        s.blob_range(&hb, big.len() as u64 - 3, 100)
+            .unwrap()
+            .unwrap()
+            .len(),
+        3
+    );
+    assert_eq!(s.blob_range(&hs, 990, 100).unwrap().unwrap(), small[990..]);
+    assert!(s.blob_range(&Digest::of(b"x"), 0, 1).unwrap().is_none());
+    // A file altered on disk is refused on the way out, not served.
+    let mut bad = big.clone();
+    bad[INLINE_BLOB_MAX] ^= 1;
+    std::fs::write(&file, &bad).unwrap();
+    assert!(s.blob(&hb).is_err());
+}

@@ -13,6 +13,11 @@ pub const LEDGER_SUBDIR: &str = "ledger";
 
 const TIP_KEY: &[u8] = b"tip";
 
+/// Blobs larger than this are files beside the database (`<ledger>/blobs/<hash hex>`), not sled
+/// values: sled keeps a value whole in its page cache and log, which suits kilobytes, not the
+/// hundreds of megabytes of a large model's update.
+pub const INLINE_BLOB_MAX: usize = 8 * 1024 * 1024;
+
 /// A ledger in a sled database (normally `<data dir>/ledger`).
 #[derive(Debug, Clone)]
 pub struct SledStore {
@@ -21,6 +26,8 @@ pub struct SledStore {
     index: sled::Tree,
     blobs: sled::Tree,
     meta: sled::Tree,
+    /// Where large blobs go; `None` for a temporary store (they stay in sled).
+    blob_dir: Option<std::path::PathBuf>,
 }
 
 impl SledStore {
@@ -52,7 +59,9 @@ impl SledStore {
                 other => format!("{}: {other}", path.display()),
             },
         })?;
-        Self::from_db(db)
+        let mut store = Self::from_db(db)?;
+        store.blob_dir = Some(path.join("blobs"));
+        Ok(store)
     }
 
     /// Open an existing store read-only in spirit: fails if `path` holds no ledger.
@@ -77,7 +86,103 @@ impl SledStore {
             blobs: db.open_tree("blobs")?,
             meta: db.open_tree("meta")?,
             db,
+            blob_dir: None,
         })
+    }
+
+    fn blob_file(&self, hash: &Digest) -> Option<std::path::PathBuf> {
+        self.blob_dir.as_ref().map(|d| d.join(hash.to_hex()))
+    }
+
+    /// Write a large blob as a file: a temporary name, synced, then renamed (and the directory
+    /// synced), so a crash leaves either no file or the whole blob.
+    fn put_blob_file(&self, path: &Path, bytes: &[u8]) -> Result<(), LedgerError> {
+        use std::io::Write;
+        let io = |e: std::io::Error| LedgerError::Storage {
+            reason: format!("writing {}: {e}", path.display()),
+        };
+        if path.exists() {
+            return Ok(());
+        }
+        let dir = path
+            .parent()
+            .ok_or_else(|| io(std::io::ErrorKind::NotFound.into()))?;
+        std::fs::create_dir_all(dir).map_err(io)?;
+        let tmp = path.with_extension("partial");
+        let mut f = std::fs::File::create(&tmp).map_err(io)?;
+        f.write_all(bytes).map_err(io)?;
+        f.sync_all().map_err(io)?;
+        drop(f);
+        std::fs::rename(&tmp, path).map_err(io)?;
+        std::fs::File::open(dir)
+            .and_then(|d| d.sync_all())
+            .map_err(io)?;
+        Ok(())
+    }
+
+    /// The stored bytes of `hash` (sled value or file), unchecked.
+    fn read_blob(&self, hash: &Digest) -> Result<Option<Vec<u8>>, LedgerError> {
+        if let Some(v) = self.blobs.get(hash.as_bytes())? {
+            return Ok(Some(v.to_vec()));
+        }
+        let Some(path) = self.blob_file(hash) else {
+            return Ok(None);
+        };
+        match std::fs::read(&path) {
+            Ok(b) => Ok(Some(b)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(LedgerError::Storage {
+                reason: format!("reading {}: {e}", path.display()),
+            }),
+        }
+    }
+
+    /// Whether the bytes of `hash` are stored (without reading or checking them).
+    pub fn has_blob(&self, hash: &Digest) -> Result<bool, LedgerError> {
+        Ok(self.blobs.contains_key(hash.as_bytes())?
+            || self.blob_file(hash).is_some_and(|p| p.exists()))
+    }
+
+    /// The size in bytes of the stored blob `hash`.
+    pub fn blob_len(&self, hash: &Digest) -> Result<Option<u64>, LedgerError> {
+        if let Some(v) = self.blobs.get(hash.as_bytes())? {
+            return Ok(Some(v.len() as u64));
+        }
+        Ok(self
+            .blob_file(hash)
+            .and_then(|p| std::fs::metadata(p).ok())
+            .map(|m| m.len()))
+    }
+
+    /// Bytes `offset..offset + len` (clamped to the blob) of the stored blob `hash`, unchecked:
+    /// a chunk of a large blob is read without reading the rest.
+    pub fn blob_range(
+        &self,
+        hash: &Digest,
+        offset: u64,
+        len: usize,
+    ) -> Result<Option<Vec<u8>>, LedgerError> {
+        use std::io::{Read, Seek};
+        if let Some(v) = self.blobs.get(hash.as_bytes())? {
+            let start = usize::try_from(offset).unwrap_or(usize::MAX).min(v.len());
+            let end = start.saturating_add(len).min(v.len());
+            return Ok(Some(v[start..end].to_vec()));
+        }
+        let Some(path) = self.blob_file(hash) else {
+            return Ok(None);
+        };
+        let io = |e: std::io::Error| LedgerError::Storage {
+            reason: format!("reading {}: {e}", path.display()),
+        };
+        let mut f = match std::fs::File::open(&path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(io(e)),
+        };
+        f.seek(std::io::SeekFrom::Start(offset)).map_err(io)?;
+        let mut out = Vec::with_capacity(len.min(INLINE_BLOB_MAX * 2));
+        f.take(len as u64).read_to_end(&mut out).map_err(io)?;
+        Ok(Some(out))
     }
 
     /// Make every prior write durable.
@@ -96,7 +201,7 @@ impl SledStore {
     /// verified this blob once (e.g. a server answering the same fetch many times), where
     /// re-hashing megabytes per read is the cost. [`LedgerStore::blob`] checks.
     pub fn blob_unverified(&self, hash: &Digest) -> Result<Option<Vec<u8>>, LedgerError> {
-        Ok(self.blobs.get(hash.as_bytes())?.map(|v| v.to_vec()))
+        self.read_blob(hash)
     }
 }
 
@@ -198,12 +303,17 @@ impl LedgerStore for SledStore {
 
     fn put_blob(&self, bytes: &[u8]) -> Result<Digest, LedgerError> {
         let hash = Digest::of(bytes);
-        self.blobs.insert(hash.as_bytes(), bytes)?;
+        match self.blob_file(&hash) {
+            Some(path) if bytes.len() > INLINE_BLOB_MAX => self.put_blob_file(&path, bytes)?,
+            _ => {
+                self.blobs.insert(hash.as_bytes(), bytes)?;
+            }
+        }
         Ok(hash)
     }
 
     fn blob(&self, hash: &Digest) -> Result<Option<Vec<u8>>, LedgerError> {
-        let Some(v) = self.blobs.get(hash.as_bytes())? else {
+        let Some(v) = self.read_blob(hash)? else {
             return Ok(None);
         };
         // Content addressing is checked on the way out too: a corrupted blob is not served.

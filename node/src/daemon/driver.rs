@@ -147,7 +147,7 @@ fn open_stores(
         source: e,
     })?;
     let store = SledStore::open(&cfg.data_dir.join(LEDGER_SUBDIR))?;
-    let state = NodeState::open(store.db())?;
+    let state = NodeState::open(store.db(), Some(cfg.data_dir.join("model")))?;
     let mut chain = ChainState::new(genesis);
     let mut blocks = Vec::new();
     for b in store.blocks(1) {

@@ -12,6 +12,12 @@ use serde::{Deserialize, Serialize};
 
 const SAFETY: &[u8] = b"safety";
 const MODEL: &[u8] = b"model";
+/// Where a large model's file is: its [`ModelRef`].
+const MODEL_REF: &[u8] = b"model-ref";
+/// Models larger than this (in bytes of f32) are files (`<data dir>/model/<hash>.f32`), not
+/// sled values: sled holds a value whole in its cache and log, and a decoded value is capped at
+/// the codec's 64 MiB, which would leave a node with a large model unable to restart.
+pub const INLINE_MODEL_MAX: usize = 8 * 1024 * 1024;
 const OWN_PREFIX: &[u8] = b"own/";
 
 /// The global model after a committed height.
@@ -23,6 +29,14 @@ pub struct StoredModel {
     pub hash: Digest,
     /// The parameters.
     pub params: Vec<f32>,
+}
+
+/// The sled record of a model kept as a file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct ModelRef {
+    height: u64,
+    hash: Digest,
+    params: u64,
 }
 
 /// An update this member released: recorded before release, so its privacy spend counts even
@@ -38,6 +52,8 @@ pub struct ReleasedUpdate {
 pub struct NodeState {
     tree: sled::Tree,
     db: sled::Db,
+    /// Where large models go (`<data dir>/model`); `None` keeps every model in sled.
+    model_dir: Option<std::path::PathBuf>,
 }
 
 fn state_err(what: &str, e: impl std::fmt::Display) -> DaemonError {
@@ -45,12 +61,19 @@ fn state_err(what: &str, e: impl std::fmt::Display) -> DaemonError {
 }
 
 impl NodeState {
-    /// Open the `node` tree of `db`.
-    pub fn open(db: &sled::Db) -> Result<Self, DaemonError> {
+    /// Open the `node` tree of `db`; large models are files in `model_dir`.
+    pub fn open(db: &sled::Db, model_dir: Option<std::path::PathBuf>) -> Result<Self, DaemonError> {
         Ok(NodeState {
             tree: db.open_tree("node").map_err(|e| state_err("open", e))?,
             db: db.clone(),
+            model_dir,
         })
+    }
+
+    fn model_file(&self, hash: &Digest) -> Option<std::path::PathBuf> {
+        self.model_dir
+            .as_ref()
+            .map(|d| d.join(format!("{}.f32", hash.to_hex())))
     }
 
     fn put_durable(&self, key: &[u8], value: Vec<u8>) -> Result<(), DaemonError> {
@@ -76,8 +99,35 @@ impl NodeState {
         self.put_durable(SAFETY, s.encode())
     }
 
-    /// The persisted model, if any.
+    /// The persisted model, if any. A model file is checked against the hash its record names.
     pub fn model(&self) -> Result<Option<StoredModel>, DaemonError> {
+        if let Some(r) = self.tree.get(MODEL_REF).map_err(|e| state_err("read", e))? {
+            let r: ModelRef =
+                codec::decode(&r, "model record").map_err(|e| state_err("model", e))?;
+            let path = self
+                .model_file(&r.hash)
+                .ok_or_else(|| state_err("model", "a model file but no model directory"))?;
+            let bytes = std::fs::read(&path)
+                .map_err(|e| state_err(&format!("reading {}", path.display()), e))?;
+            let params = crate::learn::model::decode_update(&bytes)
+                .map_err(|e| state_err(&format!("model file {}", path.display()), e))?;
+            if params.len() as u64 != r.params || crate::learn::model::model_hash(&params) != r.hash
+            {
+                return Err(state_err(
+                    "model",
+                    format!(
+                        "{} does not hold the model {} it is recorded as",
+                        path.display(),
+                        r.hash.short()
+                    ),
+                ));
+            }
+            return Ok(Some(StoredModel {
+                height: r.height,
+                hash: r.hash,
+                params,
+            }));
+        }
         match self.tree.get(MODEL).map_err(|e| state_err("read", e))? {
             None => Ok(None),
             Some(b) => codec::decode(&b, "stored model")
@@ -86,9 +136,51 @@ impl NodeState {
         }
     }
 
-    /// Make `m` durable.
+    /// Make `m` durable. A large model is written to its file (synced, then renamed) before the
+    /// record naming it, so a crash leaves the previous model or this one, whole; files of
+    /// earlier models go once the record is durable.
     pub fn put_model(&self, m: &StoredModel) -> Result<(), DaemonError> {
-        self.put_durable(MODEL, codec::encode(m))
+        let path = match self.model_file(&m.hash) {
+            Some(p) if m.params.len().saturating_mul(4) > INLINE_MODEL_MAX => p,
+            _ => {
+                self.put_durable(MODEL, codec::encode(m))?;
+                let _ = self.tree.remove(MODEL_REF);
+                return Ok(());
+            }
+        };
+        let io = |e: std::io::Error| state_err(&format!("writing {}", path.display()), e);
+        if !path.exists() {
+            use std::io::Write;
+            let dir = path
+                .parent()
+                .ok_or_else(|| state_err("model", "no model directory"))?;
+            std::fs::create_dir_all(dir).map_err(io)?;
+            let tmp = path.with_extension("partial");
+            let mut f = std::fs::File::create(&tmp).map_err(io)?;
+            f.write_all(&crate::learn::model::encode_update(&m.params))
+                .map_err(io)?;
+            f.sync_all().map_err(io)?;
+            drop(f);
+            std::fs::rename(&tmp, &path).map_err(io)?;
+            std::fs::File::open(dir)
+                .and_then(|d| d.sync_all())
+                .map_err(io)?;
+        }
+        let r = ModelRef {
+            height: m.height,
+            hash: m.hash,
+            params: m.params.len() as u64,
+        };
+        self.put_durable(MODEL_REF, codec::encode(&r))?;
+        let _ = self.tree.remove(MODEL);
+        if let Some(dir) = path.parent() {
+            for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+                if e.path() != path {
+                    let _ = std::fs::remove_file(e.path());
+                }
+            }
+        }
+        Ok(())
     }
 
     fn own_key(round: u64) -> Vec<u8> {
@@ -129,5 +221,55 @@ impl NodeState {
             out.push(u.commitment.announcement.dp);
         }
         Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::learn::model::model_hash;
+
+    fn model(height: u64, n: usize, v: f32) -> StoredModel {
+        let params = vec![v; n];
+        StoredModel {
+            height,
+            hash: model_hash(&params),
+            params,
+        }
+    }
+
+    #[test]
+    fn a_large_model_is_a_checked_file_that_survives_a_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let files = dir.path().join("model");
+        let large = INLINE_MODEL_MAX / 4 + 1;
+        {
+            let db = sled::Config::new()
+                .path(dir.path().join("db"))
+                .open()
+                .unwrap();
+            let s = NodeState::open(&db, Some(files.clone())).unwrap();
+            s.put_model(&model(1, 10, 0.5)).unwrap();
+            assert_eq!(s.model().unwrap(), Some(model(1, 10, 0.5)));
+            s.put_model(&model(2, large, 0.25)).unwrap();
+            s.put_model(&model(3, large, 0.75)).unwrap();
+            // Only the current model's file is kept.
+            assert_eq!(std::fs::read_dir(&files).unwrap().count(), 1);
+        }
+        let db = sled::Config::new()
+            .path(dir.path().join("db"))
+            .open()
+            .unwrap();
+        let s = NodeState::open(&db, Some(files.clone())).unwrap();
+        assert_eq!(s.model().unwrap(), Some(model(3, large, 0.75)));
+        // A file altered on disk is an error, not a wrong model.
+        let path = files.join(format!("{}.f32", model(3, large, 0.75).hash.to_hex()));
+        let mut bytes = std::fs::read(&path).unwrap();
+        bytes[0] ^= 1;
+        std::fs::write(&path, bytes).unwrap();
+        assert!(s.model().is_err());
+        // Back to a small model: sled again.
+        s.put_model(&model(4, 10, 1.0)).unwrap();
+        assert_eq!(s.model().unwrap(), Some(model(4, 10, 1.0)));
     }
 }
