@@ -2,6 +2,7 @@
 //! the ledger wired to a libp2p network, with crash-safe persistence and a status endpoint.
 
 pub mod adversary;
+pub mod blob_fetch;
 pub mod config;
 mod driver;
 pub mod error;

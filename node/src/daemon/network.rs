@@ -4,7 +4,6 @@
 use super::driver::{Internal, Node, PoolEntry, TARGET};
 use super::wire::{Envelope, Gossip};
 use crate::consensus::{self, Event, Message, Refusal};
-use crate::learn::model::decode_update;
 use crate::p2p::{
     peer_of_org, FetchRequest, FetchResponse, NetworkEvent, NetworkHandle, MAX_BLOCKS_PER_RESPONSE,
 };
@@ -245,7 +244,9 @@ impl Node {
         if self.blobs_held.contains(hash) {
             return true;
         }
-        let held = self.store.blob(hash).ok().flatten().is_some();
+        // Stored blobs were checked against their hash on the way in, and are again whenever
+        // they are read; reading hundreds of megabytes to answer "do we have it" would not do.
+        let held = self.store.has_blob(hash).unwrap_or(false);
         if held {
             self.blobs_held.insert(*hash);
         }
@@ -279,33 +280,7 @@ impl Node {
         let params = self.arch.num_params();
         let (net, tx, timeout) = (self.net.clone(), self.tx.clone(), self.fetch_timeout());
         tokio::spawn(async move {
-            let mut got = None;
-            for peer in order {
-                match tokio::time::timeout(timeout, net.fetch(peer, FetchRequest::Blob(hash))).await
-                {
-                    Ok(Ok(FetchResponse::Blob(Some(bytes)))) => {
-                        if Digest::of(&bytes) != hash {
-                            tracing::warn!(target: TARGET, %peer, "blob does not match its hash");
-                            continue;
-                        }
-                        match decode_update(&bytes) {
-                            Ok(v) if v.len() == params => {
-                                got = Some(bytes);
-                                break;
-                            }
-                            Ok(v) => {
-                                tracing::warn!(target: TARGET, %peer, len = v.len(), params, "blob has the wrong size")
-                            }
-                            Err(e) => {
-                                tracing::warn!(target: TARGET, %peer, error = %e, "blob does not decode")
-                            }
-                        }
-                    }
-                    Ok(Ok(_)) => {}
-                    Ok(Err(e)) => debug!(target: TARGET, %peer, error = %e, "blob fetch failed"),
-                    Err(_) => debug!(target: TARGET, %peer, "blob fetch timed out"),
-                }
-            }
+            let got = super::blob_fetch::fetch_blob(&net, order, hash, params, timeout).await;
             let _ = tx.send(Internal::Blob { hash, bytes: got });
         });
     }
@@ -361,6 +336,13 @@ pub async fn fetch_blocks(
             .iter()
             .map(|b| codec::decode::<Block>(b, "block").map_err(|e| e.to_string()))
             .collect(),
-        FetchResponse::Blob(_) => Err("answered a block request with a blob".into()),
+        other => Err(format!(
+            "answered a block request with {}",
+            match other {
+                FetchResponse::Blob(_) => "a blob",
+                FetchResponse::Manifest(_) => "a manifest",
+                _ => "a chunk",
+            }
+        )),
     }
 }

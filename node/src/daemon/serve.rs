@@ -4,8 +4,8 @@
 use super::driver::TARGET;
 use super::status::Shared;
 use crate::p2p::{
-    FetchRequest, FetchResponse, NetworkHandle, NetworkStats, MAX_BLOCKS_PER_RESPONSE,
-    MAX_RESPONSE_BYTES,
+    BlobManifest, FetchRequest, FetchResponse, NetworkHandle, NetworkStats, CHUNK_BYTES,
+    MAX_BLOCKS_PER_RESPONSE, MAX_CHUNKS, MAX_RESPONSE_BYTES,
 };
 use fedledger_ledger::store::{LedgerStore, SledStore};
 use fedledger_ledger::Digest;
@@ -25,6 +25,8 @@ pub(super) const MAX_SERVING: usize = 2;
 pub(super) const MAX_QUEUED_SERVES: usize = 64;
 /// Blob hashes remembered as verified, so a blob is hashed once rather than on every request.
 const VERIFIED_CAP: usize = 1024;
+/// Manifests of large blobs remembered (a few rounds' worth of members).
+const MANIFEST_CAP: usize = 64;
 
 /// Blob hashes whose stored bytes this process has checked, oldest evicted first.
 #[derive(Debug, Default)]
@@ -56,19 +58,100 @@ impl Verified {
 struct Reader {
     store: SledStore,
     verified: Mutex<Verified>,
+    manifests: Mutex<VecDeque<(Digest, Arc<BlobManifest>)>>,
 }
 
 impl Reader {
+    fn new(store: SledStore) -> Self {
+        Reader {
+            store,
+            verified: Mutex::new(Verified::default()),
+            manifests: Mutex::new(VecDeque::new()),
+        }
+    }
+
     fn answer(&self, peer: &PeerId, request: FetchRequest) -> FetchResponse {
         match request {
             FetchRequest::Blob(h) => FetchResponse::Blob(self.blob(peer, &h)),
             FetchRequest::Blocks { from, max } => FetchResponse::Blocks(self.blocks(from, max)),
+            FetchRequest::Manifest(h) => {
+                FetchResponse::Manifest(self.manifest(peer, &h).map(|m| (*m).clone()))
+            }
+            FetchRequest::Chunk { blob, index } => {
+                FetchResponse::Chunk(self.chunk(peer, &blob, index))
+            }
         }
+    }
+
+    /// The manifest of a stored blob, computed (and the whole blob checked against its hash)
+    /// the first time, a chunk at a time, so serving a large blob never holds it whole.
+    fn manifest(&self, peer: &PeerId, h: &Digest) -> Option<Arc<BlobManifest>> {
+        use sha2::Digest as _;
+        if let Ok(m) = self.manifests.lock() {
+            if let Some((_, m)) = m.iter().find(|(k, _)| k == h) {
+                return Some(m.clone());
+            }
+        }
+        let len = self.store.blob_len(h).ok().flatten()?;
+        let count = BlobManifest::chunk_count(len);
+        if count > MAX_CHUNKS as u64 {
+            return None;
+        }
+        let mut whole = sha2::Sha256::new();
+        let mut chunks = Vec::with_capacity(count as usize);
+        for i in 0..count as u32 {
+            let offset = u64::from(i) * CHUNK_BYTES as u64;
+            let bytes = match self.store.blob_range(h, offset, CHUNK_BYTES) {
+                Ok(Some(b)) if b.len() == BlobManifest::chunk_len(len, i) => b,
+                other => {
+                    debug!(target: TARGET, %peer, blob = %h.short(), ok = other.is_ok(), "blob chunk unreadable");
+                    return None;
+                }
+            };
+            whole.update(&bytes);
+            chunks.push(Digest::of(&bytes));
+        }
+        if Digest(whole.finalize().into()) != *h {
+            tracing::warn!(target: TARGET, blob = %h.short(), "stored blob does not match its hash; not served");
+            return None;
+        }
+        let m = Arc::new(BlobManifest { len, chunks });
+        if let Ok(mut cache) = self.manifests.lock() {
+            cache.push_back((*h, m.clone()));
+            if cache.len() > MANIFEST_CAP {
+                cache.pop_front();
+            }
+        }
+        Some(m)
+    }
+
+    /// Chunk `index` of a stored blob, served only once the blob is known to be intact.
+    fn chunk(&self, peer: &PeerId, h: &Digest, index: u32) -> Option<Vec<u8>> {
+        let m = self.manifest(peer, h)?;
+        if index as usize >= m.chunks.len() {
+            return None;
+        }
+        let offset = u64::from(index) * CHUNK_BYTES as u64;
+        self.store
+            .blob_range(h, offset, CHUNK_BYTES)
+            .ok()
+            .flatten()
+            .filter(|b| Digest::of(b) == m.chunks[index as usize])
     }
 
     /// A blob is hashed the first time it is served; a blob that does not match its hash is
     /// never served (nor remembered).
     fn blob(&self, peer: &PeerId, h: &Digest) -> Option<Vec<u8>> {
+        // Larger than one response: such a blob is fetched by its manifest and chunks.
+        if self
+            .store
+            .blob_len(h)
+            .ok()
+            .flatten()
+            .is_some_and(|l| l as usize + 1024 > MAX_RESPONSE_BYTES)
+        {
+            return None;
+        }
         let known = self.verified.lock().is_ok_and(|v| v.contains(h));
         let read = if known {
             self.store.blob_unverified(h)
@@ -138,10 +221,7 @@ impl FetchServer {
         serving: usize,
     ) -> Self {
         FetchServer {
-            reader: Arc::new(Reader {
-                store,
-                verified: Mutex::new(Verified::default()),
-            }),
+            reader: Arc::new(Reader::new(store)),
             admit: Arc::new(Semaphore::new(queued)),
             work: Arc::new(Semaphore::new(serving)),
             stats,
@@ -201,7 +281,9 @@ fn response_len(r: &FetchResponse) -> u64 {
     match r {
         FetchResponse::Blob(Some(b)) => b.len() as u64,
         FetchResponse::Blocks(bs) => bs.iter().map(|b| b.len() as u64).sum(),
-        FetchResponse::Blob(None) => 0,
+        FetchResponse::Blob(None) | FetchResponse::Manifest(None) | FetchResponse::Chunk(None) => 0,
+        FetchResponse::Manifest(Some(m)) => 32 * m.chunks.len() as u64,
+        FetchResponse::Chunk(Some(b)) => b.len() as u64,
     }
 }
 
@@ -287,10 +369,7 @@ mod tests {
     #[test]
     fn a_corrupted_blob_is_not_served_and_a_verified_one_is() {
         let store = SledStore::temporary().unwrap();
-        let r = Reader {
-            store: store.clone(),
-            verified: Mutex::new(Verified::default()),
-        };
+        let r = Reader::new(store.clone());
         let good = store.put_blob(b"good").unwrap();
         let bad = Digest::of(b"original");
         store
@@ -306,6 +385,42 @@ mod tests {
         assert!(r.verified.lock().unwrap().contains(&good));
         assert_eq!(r.blob(&p, &good), Some(b"good".to_vec()));
         assert_eq!(r.blob(&p, &Digest::of(b"missing")), None);
+    }
+
+    #[test]
+    fn a_large_blob_is_served_by_checked_chunks_and_a_corrupted_one_not_at_all() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SledStore::open(dir.path()).unwrap();
+        let big: Vec<u8> = (0..2 * CHUNK_BYTES + 1000)
+            .map(|i| (i % 253) as u8)
+            .collect();
+        let h = store.put_blob(&big).unwrap();
+        let r = Reader::new(store.clone());
+        let p = PeerId::random();
+        let m = r.manifest(&p, &h).unwrap();
+        assert!(m.fits(big.len() as u64));
+        assert_eq!(m.chunks.len(), 3);
+        let mut joined = Vec::new();
+        for i in 0..3u32 {
+            let c = r.chunk(&p, &h, i).unwrap();
+            assert_eq!(Digest::of(&c), m.chunks[i as usize]);
+            joined.extend(c);
+        }
+        assert_eq!(joined, big);
+        assert_eq!(r.chunk(&p, &h, 3), None, "past the last chunk");
+        assert_eq!(r.manifest(&p, &Digest::of(b"absent")), None);
+
+        // Altered on disk after its manifest was cached: the altered chunk is not served.
+        let file = dir.path().join("blobs").join(h.to_hex());
+        let mut bytes = std::fs::read(&file).unwrap();
+        bytes[CHUNK_BYTES + 7] ^= 1;
+        std::fs::write(&file, &bytes).unwrap();
+        assert!(r.chunk(&p, &h, 0).is_some());
+        assert_eq!(r.chunk(&p, &h, 1), None);
+        // A fresh reader (a restarted node) checks the whole blob and serves none of it.
+        let fresh = Reader::new(store);
+        assert_eq!(fresh.manifest(&p, &h), None);
+        assert_eq!(fresh.chunk(&p, &h, 0), None);
     }
 
     #[test]
@@ -326,10 +441,7 @@ mod tests {
         for _ in 0..(MAX_BLOCKS_PER_RESPONSE + 6) {
             store.append(&chain.next_block()).unwrap();
         }
-        let r = Reader {
-            store,
-            verified: Mutex::new(Verified::default()),
-        };
+        let r = Reader::new(store);
         assert_eq!(
             r.blocks(0, u32::MAX).len(),
             MAX_BLOCKS_PER_RESPONSE as usize

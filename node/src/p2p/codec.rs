@@ -15,6 +15,12 @@ pub const MAX_RESPONSE_BYTES: usize = 64 * 1024 * 1024;
 /// Most blocks returned per request.
 pub const MAX_BLOCKS_PER_RESPONSE: u32 = 64;
 
+/// A blob larger than one chunk travels in chunks of this many bytes (the last one shorter),
+/// each checked against the blob's [`BlobManifest`] as it arrives.
+pub const CHUNK_BYTES: usize = 8 * 1024 * 1024;
+/// Most chunks of one blob: the genesis limit of 2^28 f32 (1 GiB) in [`CHUNK_BYTES`].
+pub const MAX_CHUNKS: usize = 128;
+
 /// The protocol name.
 pub const PROTOCOL: StreamProtocol = StreamProtocol::new("/fedledger/fetch/1");
 
@@ -30,6 +36,45 @@ pub enum FetchRequest {
         /// How many at most (capped at [`MAX_BLOCKS_PER_RESPONSE`]).
         max: u32,
     },
+    /// The chunk hashes of the blob with this SHA-256.
+    Manifest(Digest),
+    /// One chunk of a blob.
+    Chunk {
+        /// The blob's SHA-256.
+        blob: Digest,
+        /// Which chunk (from 0).
+        index: u32,
+    },
+}
+
+/// How a large blob splits into chunks: its length and each chunk's SHA-256. A peer's word
+/// until the last chunk is in: the whole must then hash to the blob's hash.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BlobManifest {
+    /// Bytes in all.
+    pub len: u64,
+    /// SHA-256 of each [`CHUNK_BYTES`] chunk, in order.
+    pub chunks: Vec<Digest>,
+}
+
+impl BlobManifest {
+    /// Chunks a blob of `len` bytes has.
+    pub fn chunk_count(len: u64) -> u64 {
+        len.div_ceil(CHUNK_BYTES as u64).max(1)
+    }
+
+    /// Length of chunk `index` of a blob of `len` bytes.
+    pub fn chunk_len(len: u64, index: u32) -> usize {
+        let start = u64::from(index).saturating_mul(CHUNK_BYTES as u64);
+        len.saturating_sub(start).min(CHUNK_BYTES as u64) as usize
+    }
+
+    /// Whether it is the manifest of a blob of `len` bytes (one hash per chunk, within limits).
+    pub fn fits(&self, len: u64) -> bool {
+        self.len == len
+            && self.chunks.len() as u64 == Self::chunk_count(len)
+            && self.chunks.len() <= MAX_CHUNKS
+    }
 }
 
 /// The answer.
@@ -39,6 +84,10 @@ pub enum FetchResponse {
     Blob(Option<Vec<u8>>),
     /// Canonical encodings of consecutive blocks (possibly fewer than asked, empty at the tip).
     Blocks(Vec<Vec<u8>>),
+    /// The blob's manifest, or `None` if this peer does not have it.
+    Manifest(Option<BlobManifest>),
+    /// The chunk, or `None` if this peer does not have the blob.
+    Chunk(Option<Vec<u8>>),
 }
 
 /// Length-prefixed postcard with limits.
@@ -172,6 +221,56 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(back, res);
+
+        // The chunked-transfer messages round-trip too.
+        let manifest = BlobManifest {
+            len: CHUNK_BYTES as u64 + 1,
+            chunks: vec![Digest::of(b"a"), Digest::of(b"b")],
+        };
+        assert!(manifest.fits(CHUNK_BYTES as u64 + 1));
+        assert!(!manifest.fits(CHUNK_BYTES as u64));
+        assert_eq!(BlobManifest::chunk_len(CHUNK_BYTES as u64 + 1, 1), 1);
+        for res in [
+            FetchResponse::Manifest(Some(manifest)),
+            FetchResponse::Manifest(None),
+            FetchResponse::Chunk(Some(vec![1, 2, 3])),
+            FetchResponse::Chunk(None),
+        ] {
+            let mut buf = Vec::new();
+            c.write_response(
+                &PROTOCOL,
+                &mut futures::io::Cursor::new(&mut buf),
+                res.clone(),
+            )
+            .await
+            .unwrap();
+            let back = c
+                .read_response(&PROTOCOL, &mut futures::io::Cursor::new(&buf))
+                .await
+                .unwrap();
+            assert_eq!(back, res);
+        }
+        for req in [
+            FetchRequest::Manifest(Digest::of(b"x")),
+            FetchRequest::Chunk {
+                blob: Digest::of(b"x"),
+                index: 127,
+            },
+        ] {
+            let mut buf = Vec::new();
+            c.write_request(
+                &PROTOCOL,
+                &mut futures::io::Cursor::new(&mut buf),
+                req.clone(),
+            )
+            .await
+            .unwrap();
+            let back = c
+                .read_request(&PROTOCOL, &mut futures::io::Cursor::new(&buf))
+                .await
+                .unwrap();
+            assert_eq!(back, req);
+        }
 
         // A length prefix claiming 1 GiB is rejected without reading (or allocating) it.
         let mut huge = (1u32 << 30).to_be_bytes().to_vec();

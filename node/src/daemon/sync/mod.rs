@@ -61,10 +61,12 @@ pub async fn fetch_checked(
         {
             Err(_) => return failed(SyncFault::Timeout),
             Ok(Err(e)) => return failed(SyncFault::Unreachable(e.to_string())),
-            Ok(Ok(FetchResponse::Blob(_))) => {
-                return failed(SyncFault::Malformed("a blob for a block request".into()))
-            }
             Ok(Ok(FetchResponse::Blocks(raw))) => raw,
+            Ok(Ok(_)) => {
+                return failed(SyncFault::Malformed(
+                    "a blob, manifest or chunk for a block request".into(),
+                ))
+            }
         };
     if raw.is_empty() {
         return Checked {
