@@ -224,4 +224,12 @@ fn large_blobs_are_files_read_whole_or_by_range_and_checked() {
     bad[INLINE_BLOB_MAX] ^= 1;
     std::fs::write(&file, &bad).unwrap();
     assert!(s.blob(&hb).is_err());
+    // Discarded, it is gone, and the right bytes can be stored again.
+    s.discard_blob(&hb).unwrap();
+    assert!(!s.has_blob(&hb).unwrap() && !file.exists());
+    s.discard_blob(&hb).unwrap();
+    assert_eq!(s.put_blob(&big).unwrap(), hb);
+    assert_eq!(s.blob(&hb).unwrap().unwrap(), big);
+    s.discard_blob(&hs).unwrap();
+    assert!(!s.has_blob(&hs).unwrap());
 }

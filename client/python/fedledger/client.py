@@ -144,7 +144,8 @@ class Trainer:
             "Content-Type": OCTET_STREAM,
             "X-Fedledger-Submission": json.dumps(meta, allow_nan=False),
         }
-        raw, _ = self._request("POST", "/v1/update", delta.tobytes(), headers)
+        # A view of the array, not a copy: an update can be hundreds of megabytes.
+        raw, _ = self._request("POST", "/v1/update", memoryview(delta).cast("B"), headers)
         return json.loads(raw)
 
     def wait_round(self, after=0, poll=0.05, timeout=None):

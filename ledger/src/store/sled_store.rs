@@ -137,6 +137,38 @@ impl SledStore {
         }
     }
 
+    /// Store `bytes` that the caller has already checked hash to `hash` (a fetched blob,
+    /// verified chunk by chunk and whole): the same as [`LedgerStore::put_blob`] without
+    /// hashing hundreds of megabytes a second time.
+    pub fn put_checked_blob(&self, hash: &Digest, bytes: &[u8]) -> Result<(), LedgerError> {
+        debug_assert_eq!(Digest::of(bytes), *hash);
+        match self.blob_file(hash) {
+            Some(path) if bytes.len() > INLINE_BLOB_MAX => self.put_blob_file(&path, bytes),
+            _ => {
+                self.blobs.insert(hash.as_bytes(), bytes)?;
+                Ok(())
+            }
+        }
+    }
+
+    /// Remove the stored bytes of `hash` (sled value or file): for a blob found not to match
+    /// its hash, so that it is fetched and stored again rather than kept as it is.
+    pub fn discard_blob(&self, hash: &Digest) -> Result<(), LedgerError> {
+        self.blobs.remove(hash.as_bytes())?;
+        if let Some(path) = self.blob_file(hash) {
+            match std::fs::remove_file(&path) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => {
+                    return Err(LedgerError::Storage {
+                        reason: format!("removing {}: {e}", path.display()),
+                    })
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Whether the bytes of `hash` are stored (without reading or checking them).
     pub fn has_blob(&self, hash: &Digest) -> Result<bool, LedgerError> {
         Ok(self.blobs.contains_key(hash.as_bytes())?
@@ -303,12 +335,7 @@ impl LedgerStore for SledStore {
 
     fn put_blob(&self, bytes: &[u8]) -> Result<Digest, LedgerError> {
         let hash = Digest::of(bytes);
-        match self.blob_file(&hash) {
-            Some(path) if bytes.len() > INLINE_BLOB_MAX => self.put_blob_file(&path, bytes)?,
-            _ => {
-                self.blobs.insert(hash.as_bytes(), bytes)?;
-            }
-        }
+        self.put_checked_blob(&hash, bytes)?;
         Ok(hash)
     }
 
@@ -323,6 +350,6 @@ impl LedgerStore for SledStore {
                 reason: format!("content does not hash to {}", hash.short()),
             });
         }
-        Ok(Some(v.to_vec()))
+        Ok(Some(v))
     }
 }

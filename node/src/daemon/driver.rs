@@ -33,10 +33,11 @@ pub(super) enum Internal {
         round: u64,
         result: Result<LocalUpdate, String>,
     },
-    /// A blob fetch finished: verified bytes, or `None` if no peer had it.
+    /// A blob fetch finished: its verified bytes stored (their length), no peer had it
+    /// (`Ok(None)`), or storing them failed.
     Blob {
         hash: Digest,
-        bytes: Option<Vec<u8>>,
+        stored: Result<Option<u64>, String>,
     },
     /// Blocks fetched for catch-up, from `org`'s node.
     Blocks { org: OrgId, blocks: Vec<Block> },
@@ -97,6 +98,9 @@ pub struct Node {
     pub(super) blobs_in_flight: BTreeSet<Digest>,
     /// Update bytes known to be in the blob store (a cache of the store's answer).
     pub(super) blobs_held: BTreeSet<Digest>,
+    /// This round's blobs that this process hashed itself before storing them (fetched and
+    /// verified, or its own): read back without hashing them again.
+    pub(super) blobs_checked: BTreeSet<Digest>,
     pub(super) blob_failures: BTreeMap<Digest, u32>,
     pub(super) training: Option<u64>,
     pub(super) round_height: u64,
@@ -366,6 +370,7 @@ impl Node {
             pending_validation: Vec::new(),
             blobs_in_flight: BTreeSet::new(),
             blobs_held: BTreeSet::new(),
+            blobs_checked: BTreeSet::new(),
             blob_failures: BTreeMap::new(),
             training: None,
             round_height: 0,
@@ -602,7 +607,7 @@ impl Node {
             }
             Internal::Trained { round, result } => self.on_trained(round, result).await?,
             Internal::Submitted(s) => self.on_submitted(s).await?,
-            Internal::Blob { hash, bytes } => self.on_blob(hash, bytes)?,
+            Internal::Blob { hash, stored } => self.on_blob(hash, stored)?,
             Internal::Blocks { org, blocks } => {
                 if !blocks.is_empty() {
                     self.shared

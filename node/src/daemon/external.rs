@@ -54,7 +54,7 @@ impl Node {
     /// spent or sent for a refused one.
     fn check_submission(
         &self,
-        s: &Submission,
+        s: &mut Submission,
     ) -> Result<(LocalUpdate, UpdateAnnouncement), Rejection> {
         let h = self.consensus.height();
         let chain = self.consensus.chain();
@@ -89,10 +89,11 @@ impl Node {
             return Err(Rejection::bad("num_examples must be at least 1"));
         }
         let blob = encode_update(&s.delta);
+        let update_hash = Digest::of(&blob);
         let announcement = UpdateAnnouncement {
             round: h,
             org: self.me,
-            update_hash: Digest::of(&blob),
+            update_hash,
             base_model: self.model.hash,
             num_examples: s.num_examples,
             dp: s.dp,
@@ -117,19 +118,21 @@ impl Node {
             )));
         }
         let update = LocalUpdate {
-            delta: s.delta.clone(),
+            // Taken, not copied: it can be hundreds of megabytes, and is not needed again.
+            delta: std::mem::take(&mut s.delta),
             spend: s.dp,
             metrics: s.metrics.clone(),
             examples: s.num_examples,
+            encoded: Some((update_hash, blob)),
         };
         Ok((update, announcement))
     }
 
     /// A trainer's submission: checked, then released exactly as an update of the node's own
     /// trainer (spend durable first); the verdict goes back to the trainer.
-    pub(super) async fn on_submitted(&mut self, s: Submitted) -> Result<(), DaemonError> {
+    pub(super) async fn on_submitted(&mut self, mut s: Submitted) -> Result<(), DaemonError> {
         let round = s.submission.round;
-        let (update, announcement) = match self.check_submission(&s.submission) {
+        let (update, announcement) = match self.check_submission(&mut s.submission) {
             Ok(u) => u,
             Err(r) => {
                 warn!(target: TARGET, round, reason = %r.reason, "trainer submission refused");

@@ -35,6 +35,10 @@ pub struct LocalUpdate {
     pub metrics: LocalMetrics,
     /// Training examples used.
     pub examples: u64,
+    /// The delta's update bytes and their hash, when whoever made the update already has them
+    /// (an external trainer's submission is encoded and hashed to be checked): not redone for
+    /// updates of hundreds of megabytes.
+    pub encoded: Option<(Digest, Vec<u8>)>,
 }
 
 fn cfg_err(key: &str, reason: String) -> DaemonError {
@@ -197,6 +201,7 @@ impl Learner {
             _ => out.delta,
         };
         Ok(LocalUpdate {
+            encoded: None,
             delta,
             spend: out.spend,
             metrics,

@@ -9,7 +9,6 @@ use crate::p2p::{
 };
 use fedledger_ledger::block::limits;
 use fedledger_ledger::identity::{self, domain};
-use fedledger_ledger::store::LedgerStore;
 use fedledger_ledger::{codec, Block, Digest, OrgId};
 use libp2p::gossipsub::MessageAcceptance;
 use libp2p::PeerId;
@@ -279,24 +278,43 @@ impl Node {
         self.blobs_in_flight.insert(hash);
         let params = self.arch.num_params();
         let (net, tx, timeout) = (self.net.clone(), self.tx.clone(), self.fetch_timeout());
+        let store = self.store.clone();
         tokio::spawn(async move {
+            let started = std::time::Instant::now();
             let got = super::blob_fetch::fetch_blob(&net, order, hash, params, timeout).await;
-            let _ = tx.send(Internal::Blob { hash, bytes: got });
+            let fetched_ms = started.elapsed().as_millis() as u64;
+            // Written (and synced) here rather than on the node's loop: hundreds of megabytes
+            // take seconds to reach the disk.
+            let stored = match got {
+                None => Ok(None),
+                Some(bytes) => tokio::task::spawn_blocking(move || {
+                    store
+                        .put_checked_blob(&hash, &bytes)
+                        .map(|()| Some(bytes.len() as u64))
+                        .map_err(|e| e.to_string())
+                })
+                .await
+                .unwrap_or_else(|e| Err(format!("storing blob {}: {e}", hash.short()))),
+            };
+            if let Ok(Some(bytes)) = &stored {
+                debug!(target: TARGET, blob = %hash.short(), bytes, fetched_ms,
+                    stored_ms = started.elapsed().as_millis() as u64, "blob fetched");
+            }
+            let _ = tx.send(Internal::Blob { hash, stored });
         });
     }
 
     pub(super) fn on_blob(
         &mut self,
         hash: Digest,
-        bytes: Option<Vec<u8>>,
+        stored: Result<Option<u64>, String>,
     ) -> Result<(), super::error::DaemonError> {
         self.blobs_in_flight.remove(&hash);
-        match bytes {
-            Some(b) => {
-                let len = b.len() as u64;
+        match stored.map_err(super::error::DaemonError::State)? {
+            Some(len) => {
                 self.shared.update(|_, c| c.bytes_received += len);
-                self.store.put_blob(&b)?;
                 self.blobs_held.insert(hash);
+                self.blobs_checked.insert(hash);
                 self.blob_failures.remove(&hash);
             }
             None => {

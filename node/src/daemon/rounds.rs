@@ -60,6 +60,7 @@ impl Node {
         self.candidates.clear();
         self.blob_failures.clear();
         self.blobs_held.clear();
+        self.blobs_checked.clear();
         let early = self.early.remove(&h).unwrap_or_default();
         self.early.retain(|r, _| *r > h);
         for e in early {
@@ -116,27 +117,57 @@ impl Node {
     }
 
     /// Decoded deltas of the entries' updates, or `None` after requesting the missing bytes.
+    /// Nothing is read until every blob is here: this runs on every event while a proposal
+    /// waits, and reading (and re-hashing) updates of hundreds of megabytes each time would
+    /// hold the node's loop for seconds.
     fn load_deltas(
         &mut self,
         entries: &[Entry],
         proposer: Option<libp2p::PeerId>,
     ) -> Option<BTreeMap<Digest, Vec<f32>>> {
-        let mut out = BTreeMap::new();
+        let updates: Vec<&UpdateCommitment> = entries
+            .iter()
+            .filter_map(|e| match e {
+                Entry::Update(u) => Some(u),
+                _ => None,
+            })
+            .collect();
         let mut missing = false;
-        for e in entries {
-            let Entry::Update(u) = e else { continue };
+        for u in &updates {
             let h = u.announcement.update_hash;
-            match self
-                .store
-                .blob(&h)
-                .ok()
-                .flatten()
-                .map(|b| decode_update(&b))
-            {
+            if !self.have_blob(&h) {
+                missing = true;
+                let first = proposer
+                    .into_iter()
+                    .chain(peer_of_org(&u.announcement.org))
+                    .collect();
+                self.want_blob(h, first);
+            }
+        }
+        if missing {
+            return None;
+        }
+        let mut out = BTreeMap::new();
+        for u in updates {
+            let h = u.announcement.update_hash;
+            // Blobs this process hashed on the way in are not hashed again on every read.
+            let read = if self.blobs_checked.contains(&h) {
+                self.store.blob_unverified(&h)
+            } else {
+                self.store.blob(&h)
+            };
+            match read.ok().flatten().map(|b| decode_update(&b)) {
                 Some(Ok(d)) => {
                     out.insert(h, d);
                 }
                 _ => {
+                    // Held but unreadable or corrupt on disk: fetch it again.
+                    warn!(target: TARGET, blob = %h.short(), "a stored update does not read back; fetching it again");
+                    self.blobs_held.remove(&h);
+                    self.blobs_checked.remove(&h);
+                    if let Err(e) = self.store.discard_blob(&h) {
+                        warn!(target: TARGET, blob = %h.short(), error = %e, "cannot discard a corrupt update");
+                    }
                     missing = true;
                     let first = proposer
                         .into_iter()
@@ -222,7 +253,7 @@ impl Node {
         result: Result<LocalUpdate, String>,
     ) -> Result<(), DaemonError> {
         self.training = None;
-        let u = match result {
+        let mut u = match result {
             Ok(u) => u,
             Err(e) => {
                 // An error, not a warning: a member that fails every round contributes nothing.
@@ -234,9 +265,17 @@ impl Node {
             debug!(target: TARGET, round, "training finished after its round; discarded");
             return Ok(());
         }
-        let blob = encode_update(&u.delta);
-        let hash = self.store.put_blob(&blob)?;
+        let (hash, blob) = match u.encoded.take() {
+            Some(encoded) => encoded,
+            None => {
+                let blob = encode_update(&u.delta);
+                (Digest::of(&blob), blob)
+            }
+        };
+        self.store.put_checked_blob(&hash, &blob)?;
+        drop(blob);
         self.blobs_held.insert(hash);
+        self.blobs_checked.insert(hash);
         let mut announcement = UpdateAnnouncement {
             round,
             org: self.me,
@@ -406,7 +445,10 @@ impl Node {
     /// Validator: judge proposals whose update bytes are all here.
     fn validate_pending(&mut self) -> Result<(), DaemonError> {
         let pending = std::mem::take(&mut self.pending_validation);
-        let timeout = self.fetch_timeout() * 2;
+        // Until the view would time out anyway: large updates take longer to fetch than one
+        // fetch timeout, and giving up early turns a slow fetch into a nullified view.
+        let timeout = (self.fetch_timeout() * 2)
+            .max(Duration::from_millis(self.genesis.rounds.view_timeout_ms));
         for p in pending {
             if p.height != self.consensus.height() {
                 continue;

@@ -156,9 +156,14 @@ impl NodeState {
                 .ok_or_else(|| state_err("model", "no model directory"))?;
             std::fs::create_dir_all(dir).map_err(io)?;
             let tmp = path.with_extension("partial");
-            let mut f = std::fs::File::create(&tmp).map_err(io)?;
-            f.write_all(&crate::learn::model::encode_update(&m.params))
-                .map_err(io)?;
+            let f = std::fs::File::create(&tmp).map_err(io)?;
+            // A megabyte at a time: never a second copy of the model in memory.
+            let mut w = std::io::BufWriter::with_capacity(1 << 20, f);
+            for part in m.params.chunks(1 << 18) {
+                w.write_all(&crate::learn::model::encode_update(part))
+                    .map_err(io)?;
+            }
+            let f = w.into_inner().map_err(|e| io(e.into_error()))?;
             f.sync_all().map_err(io)?;
             drop(f);
             std::fs::rename(&tmp, &path).map_err(io)?;

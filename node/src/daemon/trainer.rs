@@ -355,8 +355,19 @@ fn wants_binary(headers: &axum::http::HeaderMap, name: header::HeaderName) -> bo
 async fn model(State(st): State<AppState>, headers: axum::http::HeaderMap) -> Response {
     match st.slot.get() {
         Some((o, params)) if o.open && wants_binary(&headers, header::ACCEPT) => {
-            let mut r = crate::learn::model::encode_update(&params).into_response();
+            // Streamed a megabyte at a time: a model of hundreds of megabytes is never encoded
+            // whole, once per download.
+            const VALUES_PER_PART: usize = 1 << 18;
+            let len = params.len();
+            let parts = futures::stream::iter((0..len).step_by(VALUES_PER_PART).map(move |i| {
+                let part = &params[i..len.min(i + VALUES_PER_PART)];
+                Ok::<_, std::convert::Infallible>(axum::body::Bytes::from(
+                    crate::learn::model::encode_update(part),
+                ))
+            }));
+            let mut r = axum::body::Body::from_stream(parts).into_response();
             let h = r.headers_mut();
+            h.insert(header::CONTENT_LENGTH, header::HeaderValue::from(len * 4));
             h.insert(
                 header::CONTENT_TYPE,
                 header::HeaderValue::from_static(OCTET_STREAM),

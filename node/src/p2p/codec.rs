@@ -77,17 +77,19 @@ impl BlobManifest {
     }
 }
 
-/// The answer.
+/// The answer. Byte payloads go through `serde_bytes`: in postcard that is the same wire format
+/// as a sequence of `u8` (a varint length, then the bytes), written with one copy instead of
+/// one serializer call per byte, which mattered for 8 MiB chunks.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum FetchResponse {
     /// The blob, or `None` if this peer does not have it.
-    Blob(Option<Vec<u8>>),
+    Blob(#[serde(with = "serde_bytes")] Option<Vec<u8>>),
     /// Canonical encodings of consecutive blocks (possibly fewer than asked, empty at the tip).
     Blocks(Vec<Vec<u8>>),
     /// The blob's manifest, or `None` if this peer does not have it.
     Manifest(Option<BlobManifest>),
     /// The chunk, or `None` if this peer does not have the blob.
-    Chunk(Option<Vec<u8>>),
+    Chunk(#[serde(with = "serde_bytes")] Option<Vec<u8>>),
 }
 
 /// Length-prefixed postcard with limits.
@@ -203,6 +205,32 @@ impl libp2p::request_response::Codec for FetchCodec {
 mod tests {
     use super::*;
     use libp2p::request_response::Codec as _;
+
+    #[test]
+    fn byte_payloads_keep_the_wire_format_of_a_byte_sequence() {
+        // What FetchResponse was before `serde_bytes`: peers on either side must agree.
+        #[derive(Serialize)]
+        enum Before {
+            Blob(Option<Vec<u8>>),
+            Blocks(Vec<Vec<u8>>),
+            Manifest(Option<BlobManifest>),
+            Chunk(Option<Vec<u8>>),
+        }
+        let bytes = vec![0u8, 1, 255, 128, 7];
+        fn enc<T: Serialize>(v: &T) -> Vec<u8> {
+            fedledger_ledger::codec::encode(v)
+        }
+        assert_eq!(
+            enc(&FetchResponse::Blob(Some(bytes.clone()))),
+            enc(&Before::Blob(Some(bytes.clone())))
+        );
+        assert_eq!(
+            enc(&FetchResponse::Chunk(Some(bytes.clone()))),
+            enc(&Before::Chunk(Some(bytes.clone())))
+        );
+        assert_eq!(enc(&FetchResponse::Chunk(None)), enc(&Before::Chunk(None)));
+        let _ = (Before::Blocks(vec![]), Before::Manifest(None));
+    }
 
     #[tokio::test]
     async fn frames_round_trip_and_oversized_frames_are_refused_before_allocation() {

@@ -22,7 +22,8 @@ use fedledger_node::learn::data::csv::read_table;
 use fedledger_node::learn::data::Schema;
 use fedledger_node::learn::model::{decode_update, encode_update, model_hash};
 use fedledger_node::p2p::{
-    org_of_peer, peer_of_org, FetchCodec, FetchRequest, FetchResponse, MAX_BLOCKS_PER_RESPONSE,
+    org_of_peer, peer_of_org, BlobManifest, FetchCodec, FetchRequest, FetchResponse, CHUNK_BYTES,
+    MAX_BLOCKS_PER_RESPONSE,
 };
 use futures::executor::block_on;
 use futures::io::Cursor;
@@ -321,6 +322,11 @@ fn fetch_request_seeds() -> Vec<Vec<u8>> {
             from: u64::MAX,
             max: u32::MAX,
         }),
+        frame_request(FetchRequest::Manifest(f.blocks[0].hash())),
+        frame_request(FetchRequest::Chunk {
+            blob: f.blocks[0].hash(),
+            index: u32::MAX,
+        }),
     ]
 }
 
@@ -348,6 +354,13 @@ fn fetch_response_seeds() -> Vec<Vec<u8>> {
             f.blocks.iter().map(Block::encode).collect(),
         )),
         frame_response(FetchResponse::Blocks(vec![])),
+        frame_response(FetchResponse::Manifest(Some(BlobManifest {
+            len: 3 * CHUNK_BYTES as u64 - 1,
+            chunks: vec![f.blocks[0].hash(); 3],
+        }))),
+        frame_response(FetchResponse::Manifest(None)),
+        frame_response(FetchResponse::Chunk(Some(vec![7; 1000]))),
+        frame_response(FetchResponse::Chunk(None)),
     ]
 }
 
@@ -359,7 +372,9 @@ fn fetch_response_run(bytes: &[u8]) -> Outcome {
                 FetchResponse::Blob(Some(b)) => {
                     let _ = decode_update(b);
                 }
-                FetchResponse::Blob(None) => {}
+                FetchResponse::Blob(None)
+                | FetchResponse::Manifest(_)
+                | FetchResponse::Chunk(_) => {}
                 FetchResponse::Blocks(raw) => {
                     for b in raw {
                         let _ = Block::decode(b);
