@@ -208,7 +208,7 @@ enum Chunk {
 
 /// Whether `bytes` are `params` finite little-endian f32 values: what [`decode_update`] checks,
 /// without allocating the decoded copy.
-fn is_update_of(bytes: &[u8], params: usize) -> bool {
+pub(crate) fn is_update_of(bytes: &[u8], params: usize) -> bool {
     bytes.len() == params.saturating_mul(4)
         && bytes
             .chunks_exact(4)

@@ -13,6 +13,7 @@ mod network;
 mod requests;
 mod rounds;
 mod serve;
+mod stored_deltas;
 pub mod state;
 pub mod status;
 pub mod sync;

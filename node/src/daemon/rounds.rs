@@ -5,17 +5,18 @@
 use super::driver::{Node, PoolEntry, TARGET};
 use super::error::DaemonError;
 use super::learner::LocalUpdate;
+use super::blob_fetch::is_update_of;
 use super::state::{ReleasedUpdate, StoredModel};
+use super::stored_deltas::StoredDeltas;
 use super::wire::Gossip;
 use crate::consensus::{Event, Payload};
-use crate::learn::model::{decode_update, encode_update};
+use crate::learn::model::encode_update;
 use crate::p2p::{peer_of_org, MAX_GOSSIP_BYTES};
 use crate::round::{check_block, compute_round};
 use fedledger_ledger::block::{limits, UpdateAnnouncement, UpdateCommitment};
 use fedledger_ledger::privacy;
 use fedledger_ledger::store::LedgerStore;
 use fedledger_ledger::{codec, Digest, Entry};
-use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 /// The most a proposal's entries may take: the gossip limit less room for the header, the
@@ -116,15 +117,16 @@ impl Node {
         Ok(())
     }
 
-    /// Decoded deltas of the entries' updates, or `None` after requesting the missing bytes.
-    /// Nothing is read until every blob is here: this runs on every event while a proposal
-    /// waits, and reading (and re-hashing) updates of hundreds of megabytes each time would
-    /// hold the node's loop for seconds.
+    /// The deltas of the entries' updates, read from the blob store as a round needs them, or
+    /// `None` after requesting the missing bytes. Nothing is read until every blob is here:
+    /// this runs on every event while a proposal waits. A blob not hashed on its way in (one
+    /// stored before a restart) is checked once here; one that fails is discarded and fetched
+    /// again.
     fn load_deltas(
         &mut self,
         entries: &[Entry],
         proposer: Option<libp2p::PeerId>,
-    ) -> Option<BTreeMap<Digest, Vec<f32>>> {
+    ) -> Option<StoredDeltas> {
         let updates: Vec<&UpdateCommitment> = entries
             .iter()
             .filter_map(|e| match e {
@@ -147,37 +149,31 @@ impl Node {
         if missing {
             return None;
         }
-        let mut out = BTreeMap::new();
+        let params = self.arch.num_params();
         for u in updates {
             let h = u.announcement.update_hash;
-            // Blobs this process hashed on the way in are not hashed again on every read.
-            let read = if self.blobs_checked.contains(&h) {
-                self.store.blob_unverified(&h)
-            } else {
-                self.store.blob(&h)
-            };
-            match read.ok().flatten().map(|b| decode_update(&b)) {
-                Some(Ok(d)) => {
-                    out.insert(h, d);
-                }
-                _ => {
-                    // Held but unreadable or corrupt on disk: fetch it again.
-                    warn!(target: TARGET, blob = %h.short(), "a stored update does not read back; fetching it again");
-                    self.blobs_held.remove(&h);
-                    self.blobs_checked.remove(&h);
-                    if let Err(e) = self.store.discard_blob(&h) {
-                        warn!(target: TARGET, blob = %h.short(), error = %e, "cannot discard a corrupt update");
-                    }
-                    missing = true;
-                    let first = proposer
-                        .into_iter()
-                        .chain(peer_of_org(&u.announcement.org))
-                        .collect();
-                    self.want_blob(h, first);
-                }
+            if self.blobs_checked.contains(&h) {
+                continue;
             }
+            let good = matches!(self.store.blob(&h), Ok(Some(b)) if is_update_of(&b, params));
+            if good {
+                self.blobs_checked.insert(h);
+                continue;
+            }
+            // Held but unreadable or corrupt on disk: fetch it again.
+            warn!(target: TARGET, blob = %h.short(), "a stored update does not read back; fetching it again");
+            self.blobs_held.remove(&h);
+            if let Err(e) = self.store.discard_blob(&h) {
+                warn!(target: TARGET, blob = %h.short(), error = %e, "cannot discard a corrupt update");
+            }
+            missing = true;
+            let first = proposer
+                .into_iter()
+                .chain(peer_of_org(&u.announcement.org))
+                .collect();
+            self.want_blob(h, first);
         }
-        (!missing).then_some(out)
+        (!missing).then(|| StoredDeltas::new(self.store.clone()))
     }
 
     /// Train for the current round if this member should and can afford it.

@@ -7,11 +7,12 @@
 //! (`Architecture::from_spec(genesis.model).init(genesis.model.init_seed)`).
 
 use super::assemble::{assemble_entries, Excluded};
-use crate::learn::aggregate::{Aggregator, UpdateRef};
+use crate::learn::aggregate::{Aggregator, ColumnBlocks, Outcome, UpdateRef};
 use crate::learn::model::model_hash;
 use fedledger_ledger::block::UpdateCommitment;
 use fedledger_ledger::verify::ChainState;
 use fedledger_ledger::{Digest, Entry};
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 /// The outcome of a round.
@@ -27,39 +28,109 @@ pub struct RoundResult {
     pub included: usize,
 }
 
+/// Coordinates aggregated at a time by coordinate-wise rules: 1 MiB of each update, so a round
+/// of n updates holds n MiB of them whatever the model's size.
+pub const COLUMN_BLOCK: usize = 1 << 18;
+
+/// Where a round reads its updates' deltas from, by update hash.
+pub trait DeltaSource {
+    /// How many parameters update `hash` has, or an error saying why it cannot be read.
+    fn param_count(&self, hash: &Digest) -> Result<usize, String>;
+
+    /// Parameters `start..start + out.len()` of update `hash`, written into `out`.
+    fn read(&self, hash: &Digest, start: usize, out: &mut [f32]) -> Result<(), String>;
+
+    /// The whole delta (for rules that need whole updates).
+    fn whole(&self, hash: &Digest) -> Result<Cow<'_, [f32]>, String> {
+        let mut v = vec![0.0f32; self.param_count(hash)?];
+        self.read(hash, 0, &mut v)?;
+        Ok(Cow::Owned(v))
+    }
+}
+
+/// Decoded deltas in memory.
+impl DeltaSource for BTreeMap<Digest, Vec<f32>> {
+    fn param_count(&self, hash: &Digest) -> Result<usize, String> {
+        self.get(hash)
+            .map(Vec::len)
+            .ok_or_else(|| format!("the bytes of update {} are missing", hash.short()))
+    }
+
+    fn read(&self, hash: &Digest, start: usize, out: &mut [f32]) -> Result<(), String> {
+        let d = self.whole(hash)?;
+        let part = d
+            .get(start..start.saturating_add(out.len()))
+            .ok_or_else(|| format!("update {} is shorter than asked", hash.short()))?;
+        out.copy_from_slice(part);
+        Ok(())
+    }
+
+    fn whole(&self, hash: &Digest) -> Result<Cow<'_, [f32]>, String> {
+        self.get(hash)
+            .map(|d| Cow::Borrowed(d.as_slice()))
+            .ok_or_else(|| format!("the bytes of update {} are missing", hash.short()))
+    }
+}
+
 /// Compute round `chain.height() + 1` from `model` (the model after `chain`'s tip) and the
 /// contributions, whose deltas `deltas` holds by update hash. Errors say why in words (they
 /// become proposal rejections or audit findings).
+///
+/// Coordinate-wise rules read the deltas [`COLUMN_BLOCK`] coordinates at a time (the same bits
+/// as reading them whole); other rules read every delta whole.
 pub fn compute_round(
     chain: &ChainState,
     rule: &Aggregator,
     f: u32,
     model: &[f32],
     mut contributions: Vec<UpdateCommitment>,
-    deltas: &BTreeMap<Digest, Vec<f32>>,
+    deltas: &impl DeltaSource,
 ) -> Result<RoundResult, String> {
     contributions.sort_by_key(|c| c.announcement.org);
-    let mut refs = Vec::with_capacity(contributions.len());
-    for c in &contributions {
-        let h = c.announcement.update_hash;
-        let delta = deltas
-            .get(&h)
-            .ok_or_else(|| format!("the bytes of update {} are missing", h.short()))?;
-        if delta.len() != model.len() {
+    let ids: Vec<Digest> = contributions
+        .iter()
+        .map(|c| c.announcement.update_hash)
+        .collect();
+    for h in &ids {
+        let len = deltas.param_count(h)?;
+        if len != model.len() {
             return Err(format!(
                 "update {} has {} parameters, the model {}",
                 h.short(),
-                delta.len(),
+                len,
                 model.len()
             ));
         }
-        refs.push(UpdateRef { id: h, delta });
     }
-    let agg = rule
-        .run(&refs, f as usize, &chain.tip_hash())
-        .map_err(|e| e.to_string())?;
-    let excluded: Vec<Excluded> = agg
-        .outcomes
+    let (next, outcomes) = match rule
+        .column_blocks(ids.len(), f as usize)
+        .map_err(|e| e.to_string())?
+    {
+        Some(blocks) => next_model_in_blocks(blocks, model, &ids, deltas)?,
+        None => {
+            let whole: Vec<Cow<'_, [f32]>> = ids
+                .iter()
+                .map(|h| deltas.whole(h))
+                .collect::<Result<_, _>>()?;
+            let refs: Vec<UpdateRef<'_>> = ids
+                .iter()
+                .zip(&whole)
+                .map(|(id, d)| UpdateRef { id: *id, delta: d })
+                .collect();
+            let agg = rule
+                .run(&refs, f as usize, &chain.tip_hash())
+                .map_err(|e| e.to_string())?;
+            drop(whole);
+            // Consensus-critical: plain f32 addition, coordinate by coordinate.
+            let next: Vec<f32> = model
+                .iter()
+                .zip(&agg.aggregate)
+                .map(|(m, a)| m + a)
+                .collect();
+            (next, agg.outcomes)
+        }
+    };
+    let excluded: Vec<Excluded> = outcomes
         .iter()
         .filter(|o| !o.included)
         .map(|o| Excluded {
@@ -78,12 +149,6 @@ pub fn compute_round(
         &excluded,
     )
     .map_err(|e| e.to_string())?;
-    // Consensus-critical: plain f32 addition, coordinate by coordinate.
-    let next: Vec<f32> = model
-        .iter()
-        .zip(&agg.aggregate)
-        .map(|(m, a)| m + a)
-        .collect();
     // Finite deltas can still overflow f32 when added (a huge update under the mean rule): a
     // model no member can train from is never committed.
     if let Some(i) = next.iter().position(|x| !x.is_finite()) {
@@ -98,6 +163,34 @@ pub fn compute_round(
         model_hash: hash,
         included,
     })
+}
+
+/// The next model and the outcomes of a coordinate-wise rule, reading [`COLUMN_BLOCK`]
+/// coordinates of every delta at a time into buffers reused across blocks.
+fn next_model_in_blocks(
+    mut blocks: ColumnBlocks,
+    model: &[f32],
+    ids: &[Digest],
+    deltas: &impl DeltaSource,
+) -> Result<(Vec<f32>, Vec<Outcome>), String> {
+    let mut next = Vec::with_capacity(model.len());
+    let mut buffers = vec![Vec::<f32>::new(); ids.len()];
+    for (b, base) in model.chunks(COLUMN_BLOCK).enumerate() {
+        let start = b * COLUMN_BLOCK;
+        for (buf, h) in buffers.iter_mut().zip(ids) {
+            buf.resize(base.len(), 0.0);
+            deltas.read(h, start, buf)?;
+        }
+        let refs: Vec<UpdateRef<'_>> = ids
+            .iter()
+            .zip(&buffers)
+            .map(|(id, d)| UpdateRef { id: *id, delta: d })
+            .collect();
+        let agg = blocks.block(&refs).map_err(|e| e.to_string())?;
+        // Consensus-critical: plain f32 addition, coordinate by coordinate.
+        next.extend(base.iter().zip(&agg).map(|(m, a)| m + a));
+    }
+    Ok((next, blocks.finish()))
 }
 
 /// The update commitments of a block's entries, in entry order.
@@ -120,7 +213,7 @@ pub fn check_block(
     model: &[f32],
     entries: &[Entry],
     committed_model: &Digest,
-    deltas: &BTreeMap<Digest, Vec<f32>>,
+    deltas: &impl DeltaSource,
 ) -> Result<RoundResult, String> {
     let base = model_hash(model);
     let contributions = contributions_of(entries);
@@ -154,4 +247,115 @@ pub fn check_block(
         ));
     }
     Ok(r)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use fedledger_ledger::block::{DpSpend, LocalMetrics, UpdateAnnouncement};
+    use fedledger_ledger::testutil::TestChain;
+
+    /// A delta source that reads like the blob store (ranges, copied out) and records how much
+    /// it was asked for at once.
+    struct Ranges {
+        map: BTreeMap<Digest, Vec<f32>>,
+        widest: std::cell::Cell<usize>,
+    }
+
+    impl DeltaSource for Ranges {
+        fn param_count(&self, hash: &Digest) -> Result<usize, String> {
+            self.map.param_count(hash)
+        }
+        fn read(&self, hash: &Digest, start: usize, out: &mut [f32]) -> Result<(), String> {
+            self.widest.set(self.widest.get().max(out.len()));
+            self.map.read(hash, start, out)
+        }
+    }
+
+    fn round_inputs(
+        c: &TestChain,
+        dim: usize,
+    ) -> (Vec<UpdateCommitment>, BTreeMap<Digest, Vec<f32>>) {
+        let mut deltas = BTreeMap::new();
+        let contributions = c
+            .state
+            .validators()
+            .iter()
+            .enumerate()
+            .map(|(i, org)| {
+                let delta: Vec<f32> = (0..dim)
+                    .map(|k| ((k * 31 + i * 17) % 101) as f32 * 1e-3 - 0.05)
+                    .collect();
+                let update_hash = Digest::of(&crate::learn::model::encode_update(&delta));
+                deltas.insert(update_hash, delta);
+                UpdateAnnouncement {
+                    round: 1,
+                    org: *org,
+                    update_hash,
+                    base_model: c.state.model_hash(),
+                    num_examples: 500,
+                    dp: DpSpend {
+                        sampling_rate: 0.05,
+                        noise_multiplier: 1.0,
+                        steps: 20,
+                    },
+                    metrics: LocalMetrics {
+                        examples: 100,
+                        loss: 0.4,
+                        accuracy: 0.8,
+                        auc: 0.9,
+                        groups: vec![],
+                    },
+                }
+                .sign(c.key(org), &c.chain_id())
+            })
+            .collect();
+        (contributions, deltas)
+    }
+
+    #[test]
+    fn coordinate_wise_rules_read_a_column_block_at_a_time_with_the_same_result() {
+        let dim = 2 * COLUMN_BLOCK + 123;
+        for rule in ["median", "trimmed-mean", "mean", "multi-krum"] {
+            let c = TestChain::new(5, 1, rule);
+            let (contributions, map) = round_inputs(&c, dim);
+            let model: Vec<f32> = (0..dim).map(|k| (k % 7) as f32 * 0.1).collect();
+            let agg = Aggregator::parse(rule).unwrap();
+            let ranges = Ranges {
+                map,
+                widest: Default::default(),
+            };
+            let streamed =
+                compute_round(&c.state, &agg, 1, &model, contributions.clone(), &ranges).unwrap();
+            // The reference: every delta whole, through the rule's one-shot path.
+            let refs: Vec<UpdateRef<'_>> = {
+                let mut cs = contributions.clone();
+                cs.sort_by_key(|c| c.announcement.org);
+                cs.iter()
+                    .map(|c| {
+                        let id = c.announcement.update_hash;
+                        UpdateRef {
+                            id,
+                            delta: &ranges.map[&id],
+                        }
+                    })
+                    .collect()
+            };
+            let whole = agg.run(&refs, 1, &c.state.tip_hash()).unwrap();
+            let expected: Vec<f32> = model
+                .iter()
+                .zip(&whole.aggregate)
+                .map(|(m, a)| m + a)
+                .collect();
+            assert_eq!(streamed.model_hash, model_hash(&expected), "{rule}");
+            let excluded = whole.outcomes.iter().filter(|o| !o.included).count();
+            assert_eq!(streamed.included, 5 - excluded, "{rule}");
+            let widest = ranges.widest.get();
+            if rule == "multi-krum" {
+                assert_eq!(widest, dim, "{rule} reads whole updates");
+            } else {
+                assert_eq!(widest, COLUMN_BLOCK, "{rule} reads one column block at a time");
+            }
+        }
+    }
 }

@@ -6,5 +6,7 @@ mod compute;
 mod metrics;
 
 pub use assemble::{assemble_entries, Excluded, RoundError};
-pub use compute::{check_block, compute_round, contributions_of, RoundResult};
+pub use compute::{
+    check_block, compute_round, contributions_of, DeltaSource, RoundResult, COLUMN_BLOCK,
+};
 pub use metrics::pool_metrics;

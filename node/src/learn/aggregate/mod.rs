@@ -60,6 +60,7 @@
 //! and centered clipping down-weight them, and coordinate-wise rules report the share of
 //! coordinates in which an update was outside the kept range.
 
+mod blocks;
 mod bulyan;
 pub mod centered_clipping;
 mod columns;
@@ -82,6 +83,7 @@ mod trimmed_mean;
 
 pub mod bench;
 
+pub use blocks::ColumnBlocks;
 pub use error::AggregateError;
 pub use pipeline::Aggregator;
 pub use pre::PreAggregation;

@@ -13,6 +13,13 @@ use super::Outcome;
 /// ascending order (they come out of a full sorting network), so the result is a function of
 /// the values alone.
 pub(crate) fn run(input: &Input<'_>) -> Result<(Vec<f32>, Vec<Outcome>), AggregateError> {
+    let (out, outside) = with_counts(input)?;
+    Ok((out, range_outcomes(input.n(), input.dim, &outside)))
+}
+
+/// [`run`]'s aggregate and, per canonical row, the coordinates where it lay outside the kept
+/// range (what [`range_outcomes`] turns into outcomes).
+pub(crate) fn with_counts(input: &Input<'_>) -> Result<(Vec<f32>, Vec<u64>), AggregateError> {
     let (n, f) = (input.n(), input.f);
     let kept = (n - 2 * f) as f64;
     coordinatewise(
@@ -40,10 +47,8 @@ pub(crate) fn coordinatewise(
     input: &Input<'_>,
     net: &Network,
     fill: impl FnMut(&mut [f32], &[[f32; LANES]]),
-) -> Result<(Vec<f32>, Vec<Outcome>), AggregateError> {
-    let (out, outside) =
-        simd::run(Coordinatewise { input, net, fill }).map_err(|_| input.non_finite())?;
-    Ok((out, range_outcomes(input, &outside)))
+) -> Result<(Vec<f32>, Vec<u64>), AggregateError> {
+    simd::run(Coordinatewise { input, net, fill }).map_err(|_| input.non_finite())
 }
 
 /// The block loop of [`coordinatewise`], as a kernel so it runs vectorised.
@@ -89,9 +94,9 @@ impl<F: FnMut(&mut [f32], &[[f32; LANES]])> Kernel for Coordinatewise<'_, '_, F>
 /// Outcomes for coordinate-wise rules: every update stays included; its weight is its share of
 /// coordinates inside the central range, over n; a reason is given when it was outside in at
 /// least half of the coordinates.
-pub(crate) fn range_outcomes(input: &Input<'_>, outside: &[u64]) -> Vec<Outcome> {
-    let n = input.n() as f64;
-    let dim = input.dim.max(1) as f64;
+pub(crate) fn range_outcomes(n: usize, dim: usize, outside: &[u64]) -> Vec<Outcome> {
+    let (n, coordinates) = (n as f64, dim);
+    let dim = dim.max(1) as f64;
     outside
         .iter()
         .map(|&c| {
@@ -105,7 +110,7 @@ pub(crate) fn range_outcomes(input: &Input<'_>, outside: &[u64]) -> Vec<Outcome>
                     format!(
                         "outside the central n-2f values in {:.1}% of coordinates ({c} of {})",
                         share * 100.0,
-                        input.dim
+                        coordinates
                     )
                 }),
             }
