@@ -2,7 +2,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use fedledger_ledger::export::{audit_export, ExportWriter};
-use fedledger_ledger::store::{LedgerStore, SledStore};
+use fedledger_ledger::store::{LedgerStore, SledStore, BLOB_FILE_DIR, INLINE_BLOB_MAX};
 use fedledger_ledger::testutil::{RoundPlan, TestChain};
 use fedledger_ledger::verify::{audit, Rule};
 use fedledger_ledger::{Block, Digest, LedgerError};
@@ -180,7 +180,6 @@ fn an_export_of_another_chain_is_rejected_before_any_block() {
 
 #[test]
 fn large_blobs_are_files_read_whole_or_by_range_and_checked() {
-    use fedledger_ledger::store::INLINE_BLOB_MAX;
     let dir = tempfile::tempdir().unwrap();
     let big: Vec<u8> = (0..INLINE_BLOB_MAX + 12_345)
         .map(|i| (i % 251) as u8)
@@ -195,9 +194,9 @@ fn large_blobs_are_files_read_whole_or_by_range_and_checked() {
         s.flush().unwrap();
         (hb, hs)
     };
-    let file = dir.path().join("blobs").join(hb.to_hex());
+    let file = dir.path().join(BLOB_FILE_DIR).join(hb.to_hex());
     assert!(file.exists(), "a large blob is a file");
-    assert!(!dir.path().join("blobs").join(hs.to_hex()).exists());
+    assert!(!dir.path().join(BLOB_FILE_DIR).join(hs.to_hex()).exists());
     let s = SledStore::open(dir.path()).unwrap();
     assert_eq!(s.blob(&hb).unwrap().unwrap(), big);
     assert_eq!(s.blob(&hs).unwrap().unwrap(), small);
@@ -232,4 +231,33 @@ fn large_blobs_are_files_read_whole_or_by_range_and_checked() {
     assert_eq!(s.blob(&hb).unwrap().unwrap(), big);
     s.discard_blob(&hs).unwrap();
     assert!(!s.has_blob(&hs).unwrap());
+}
+
+/// Stores written before `update-files` kept large blobs in sled's own `blobs` directory: they
+/// move on open and interrupted writes there go.
+#[test]
+fn large_blobs_move_out_of_sleds_blob_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let big: Vec<u8> = (0..INLINE_BLOB_MAX + 100).map(|i| (i % 13) as u8).collect();
+    let h = Digest::of(&big);
+    {
+        let s = SledStore::open(dir.path()).unwrap();
+        s.flush().unwrap();
+    }
+    let old = dir.path().join("blobs");
+    std::fs::create_dir_all(&old).unwrap();
+    std::fs::write(old.join(h.to_hex()), &big).unwrap();
+    std::fs::write(
+        old.join(format!("{}.partial", Digest::of(b"p").to_hex())),
+        b"half",
+    )
+    .unwrap();
+    let s = SledStore::open(dir.path()).unwrap();
+    assert_eq!(s.blob(&h).unwrap().unwrap(), big);
+    assert!(dir.path().join(BLOB_FILE_DIR).join(h.to_hex()).exists());
+    let left: Vec<String> = std::fs::read_dir(&old)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
 }

@@ -291,7 +291,7 @@ fn updates_over_one_chunk_travel_in_chunks_and_audit() {
     // Each node holds the round's updates as files (not sled values) and its model as a file.
     for i in 0..4 {
         let node = dir.path().join(format!("org-{i}"));
-        let blobs = std::fs::read_dir(node.join("ledger").join("blobs"))
+        let blobs = std::fs::read_dir(node.join("ledger").join("update-files"))
             .map(|d| d.count())
             .unwrap_or(0);
         assert!(blobs >= 8, "org-{i} holds {blobs} blob files");

@@ -39,6 +39,44 @@ pub enum Command {
     /// - excluded share = attacker updates excluded / attacker updates sent over all rounds;
     ///   honest excluded share = honest updates excluded / honest sent (false positives).
     Learning(Box<super::bench_learning::LearningArgs>),
+    /// Time one whole round as a validator computes it, from updates stored on disk, with the
+    /// peak resident memory: sizes a node for a consortium of large models.
+    ///
+    /// Writes --updates random updates of --dim f32 into a blob store under --dir (n x dim x 4
+    /// bytes; removed afterwards), then recomputes the round --runs times. Coordinate-wise rules
+    /// (mean, median, trimmed-mean) read the updates a column block (2^18 coordinates) at a
+    /// time; the others read them whole. --compare-whole also times the old way (every update
+    /// decoded whole first) in the same process.
+    Round(RoundArgs),
+}
+
+/// Arguments of `bench round`.
+#[derive(Debug, clap::Args)]
+pub struct RoundArgs {
+    /// Members contributing updates.
+    #[arg(long, default_value_t = 16)]
+    updates: usize,
+    /// Parameters per update.
+    #[arg(long, default_value_t = 10_000_000)]
+    dim: usize,
+    /// Byzantine updates to tolerate (f).
+    #[arg(long, default_value_t = 1)]
+    byzantine: u32,
+    /// Aggregation rule (CLI name, e.g. median, trimmed-mean, multi-krum).
+    #[arg(long, default_value = "median")]
+    rule: String,
+    /// Timed runs of each way.
+    #[arg(long, default_value_t = 3)]
+    runs: usize,
+    /// Where to write the updates [default: the system temp directory].
+    #[arg(long)]
+    dir: Option<std::path::PathBuf>,
+    /// Also time every update decoded whole first (the way before column blocks).
+    #[arg(long)]
+    compare_whole: bool,
+    /// Print the result as JSON.
+    #[arg(long)]
+    json: bool,
 }
 
 /// Arguments of `bench aggregate`.
@@ -77,6 +115,7 @@ pub struct AggregateArgs {
 pub fn run(c: Command) -> anyhow::Result<ExitCode> {
     match c {
         Command::Learning(a) => super::bench_learning::run(*a),
+        Command::Round(a) => round(a),
         Command::Aggregate(a) => {
             if a.updates == 0 || a.dim == 0 || a.runs == 0 {
                 anyhow::bail!("--updates, --dim and --runs must be at least 1");
@@ -135,4 +174,60 @@ pub fn run(c: Command) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+fn round(a: RoundArgs) -> anyhow::Result<ExitCode> {
+    use fedledger_node::round::bench::{self as round_bench, RoundBenchConfig};
+    let base = a.dir.clone().unwrap_or_else(std::env::temp_dir);
+    std::fs::create_dir_all(&base)?;
+    let dir = tempfile::Builder::new()
+        .prefix("fedledger-bench-round-")
+        .tempdir_in(&base)?;
+    let cfg = RoundBenchConfig {
+        updates: a.updates,
+        dim: a.dim,
+        f: a.byzantine,
+        rule: a.rule.clone(),
+        runs: a.runs,
+        dir: dir.path().to_path_buf(),
+        compare_whole: a.compare_whole,
+    };
+    let gib = a.updates as f64 * a.dim as f64 * 4.0 / (1u64 << 30) as f64;
+    eprintln!(
+        "round of {} updates x {} f32 ({gib:.2} GiB on disk in {}), rule {} (f = {}), {} runs...",
+        a.updates,
+        a.dim,
+        dir.path().display(),
+        a.rule,
+        a.byzantine,
+        a.runs
+    );
+    let r = round_bench::run(&cfg, &mut |line| eprintln!("  {line}"))
+        .map_err(|e| anyhow::anyhow!(e))?;
+    if let [first, rest @ ..] = r.ways.as_slice() {
+        if rest.iter().any(|w| w.model_hash != first.model_hash) {
+            anyhow::bail!("the ways disagree on the model: {:?}", r.ways);
+        }
+    }
+    if a.json {
+        super::print_json(&serde_json::json!({
+            "updates": a.updates, "dim": a.dim, "rule": a.rule, "f": a.byzantine,
+            "runs": a.runs, "result": r,
+        }))?;
+    } else {
+        println!(
+            "updates on disk {:.2} GiB (written in {:.1} s); resident before the round {:.0} MiB",
+            r.update_bytes as f64 / (1u64 << 30) as f64,
+            r.write_s,
+            r.baseline_rss_mib
+        );
+        println!("{:<16} {:>10} {:>14}", "way", "median s", "peak RSS MiB");
+        for w in &r.ways {
+            println!(
+                "{:<16} {:>10.2} {:>14.0}",
+                w.way, w.median_s, w.peak_rss_mib
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }

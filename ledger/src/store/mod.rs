@@ -2,7 +2,7 @@
 
 mod sled_store;
 
-pub use sled_store::{SledStore, INLINE_BLOB_MAX, LEDGER_SUBDIR};
+pub use sled_store::{SledStore, BLOB_FILE_DIR, INLINE_BLOB_MAX, LEDGER_SUBDIR};
 
 use crate::block::Block;
 use crate::digest::Digest;

@@ -13,7 +13,11 @@ pub const LEDGER_SUBDIR: &str = "ledger";
 
 const TIP_KEY: &[u8] = b"tip";
 
-/// Blobs larger than this are files beside the database (`<ledger>/blobs/<hash hex>`), not sled
+/// Where large blobs live inside the store's directory. Not `blobs`: sled keeps its own large
+/// values there and warns about every file it cannot parse.
+pub const BLOB_FILE_DIR: &str = "update-files";
+
+/// Blobs larger than this are files beside the database (`<ledger>/update-files/<hash hex>`), not sled
 /// values: sled keeps a value whole in its page cache and log, which suits kilobytes, not the
 /// hundreds of megabytes of a large model's update.
 pub const INLINE_BLOB_MAX: usize = 8 * 1024 * 1024;
@@ -41,6 +45,9 @@ impl SledStore {
                 || io.raw_os_error() == Some(11)
                 || io.to_string().contains("could not acquire lock")
         };
+        // Before sled opens: it scans its `blobs` directory on start.
+        let dir = path.join(BLOB_FILE_DIR);
+        move_blob_files_out_of_sleds_dir(path, &dir)?;
         let mut attempt = 0;
         let opened = loop {
             match sled::Config::new().path(path).open() {
@@ -60,7 +67,7 @@ impl SledStore {
             },
         })?;
         let mut store = Self::from_db(db)?;
-        store.blob_dir = Some(path.join("blobs"));
+        store.blob_dir = Some(dir);
         Ok(store)
     }
 
@@ -235,6 +242,40 @@ impl SledStore {
     pub fn blob_unverified(&self, hash: &Digest) -> Result<Option<Vec<u8>>, LedgerError> {
         self.read_blob(hash)
     }
+}
+
+/// Stores written before [`BLOB_FILE_DIR`] kept large blobs in sled's own `blobs` directory:
+/// move any file named by a hash (64 hex digits) to `dir`, and drop interrupted writes.
+fn move_blob_files_out_of_sleds_dir(path: &Path, dir: &Path) -> Result<(), LedgerError> {
+    let old = path.join("blobs");
+    let Ok(entries) = std::fs::read_dir(&old) else {
+        return Ok(());
+    };
+    let io = |e: std::io::Error| LedgerError::Storage {
+        reason: format!(
+            "moving update files from {} to {}: {e}",
+            old.display(),
+            dir.display()
+        ),
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        let (stem, partial) = match name.strip_suffix(".partial") {
+            Some(stem) => (stem, true),
+            None => (name, false),
+        };
+        if stem.len() != 64 || !stem.bytes().all(|b| b.is_ascii_hexdigit()) {
+            continue; // one of sled's
+        }
+        if partial {
+            std::fs::remove_file(entry.path()).map_err(io)?;
+        } else {
+            std::fs::create_dir_all(dir).map_err(io)?;
+            std::fs::rename(entry.path(), dir.join(name)).map_err(io)?;
+        }
+    }
+    Ok(())
 }
 
 fn decode_tip(v: &[u8]) -> Result<(u64, Digest), LedgerError> {

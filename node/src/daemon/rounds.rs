@@ -2,10 +2,10 @@
 //! members' updates, build the leader's payload, judge proposals by recomputing them, and keep
 //! the global model in step with the committed ledger.
 
+use super::blob_fetch::is_update_of;
 use super::driver::{Node, PoolEntry, TARGET};
 use super::error::DaemonError;
 use super::learner::LocalUpdate;
-use super::blob_fetch::is_update_of;
 use super::state::{ReleasedUpdate, StoredModel};
 use super::stored_deltas::StoredDeltas;
 use super::wire::Gossip;

@@ -411,7 +411,10 @@ mod tests {
         assert_eq!(r.manifest(&p, &Digest::of(b"absent")), None);
 
         // Altered on disk after its manifest was cached: the altered chunk is not served.
-        let file = dir.path().join("blobs").join(h.to_hex());
+        let file = dir
+            .path()
+            .join(fedledger_ledger::store::BLOB_FILE_DIR)
+            .join(h.to_hex());
         let mut bytes = std::fs::read(&file).unwrap();
         bytes[CHUNK_BYTES + 7] ^= 1;
         std::fs::write(&file, &bytes).unwrap();

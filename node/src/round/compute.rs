@@ -354,7 +354,10 @@ mod tests {
             if rule == "multi-krum" {
                 assert_eq!(widest, dim, "{rule} reads whole updates");
             } else {
-                assert_eq!(widest, COLUMN_BLOCK, "{rule} reads one column block at a time");
+                assert_eq!(
+                    widest, COLUMN_BLOCK,
+                    "{rule} reads one column block at a time"
+                );
             }
         }
     }

@@ -2,6 +2,7 @@
 //! code for a leader proposing, a validator re-deriving, and the simulator writing a ledger.
 
 mod assemble;
+pub mod bench;
 mod compute;
 mod metrics;
 

@@ -199,7 +199,13 @@ mod tests {
 
     #[test]
     fn whole_update_rules_and_pre_aggregation_have_no_column_blocks() {
-        for name in ["krum", "multi-krum", "geometric-median", "nnm+median", "robust"] {
+        for name in [
+            "krum",
+            "multi-krum",
+            "geometric-median",
+            "nnm+median",
+            "robust",
+        ] {
             let agg = Aggregator::parse(name).unwrap();
             assert!(agg.column_blocks(7, 1).unwrap().is_none(), "{name}");
         }
