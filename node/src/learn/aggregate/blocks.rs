@@ -42,7 +42,7 @@ impl Aggregator {
         }
         self.check(n, f)?;
         Ok(Some(ColumnBlocks {
-            rule: self.rule.clone(),
+            rule: self.rule,
             f,
             outside: vec![0; n],
             done: 0,
