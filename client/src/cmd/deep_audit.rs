@@ -1,14 +1,13 @@
 //! `fedledger audit --deep`: recompute every round from the update bytes and compare with what
 //! the ledger committed — the aggregation, the exclusions and the model hash.
 
-use fedledger_ledger::store::LedgerStore;
+use fedledger_ledger::store::{LedgerStore, SledStore};
 use fedledger_ledger::verify::ChainState;
 use fedledger_ledger::{Block, Digest, Entry, Genesis};
 use fedledger_node::learn::aggregate::Aggregator;
 use fedledger_node::learn::model::{decode_update, model_hash, Architecture};
-use fedledger_node::round::check_block;
+use fedledger_node::round::{check_block, DeltaSource};
 use serde::Serialize;
-use std::collections::BTreeMap;
 
 /// One finding of the deep audit.
 #[derive(Debug, Clone, Serialize)]
@@ -112,7 +111,8 @@ impl DeepAudit {
         model: &[f32],
         blobs: &dyn BlobSource,
     ) -> Result<Vec<f32>, Finding> {
-        let mut deltas = BTreeMap::new();
+        // Each update is checked whole (hash, size, finiteness) one at a time, then the round
+        // reads them by ranges: memory holds one update, not the round's.
         for e in &block.entries {
             let Entry::Update(u) = e else { continue };
             let a = &u.announcement;
@@ -153,8 +153,11 @@ impl DeepAudit {
                     self.params
                 )));
             }
-            deltas.insert(a.update_hash, d);
         }
+        let deltas = Ranges {
+            blobs,
+            params: self.params,
+        };
         check_block(
             &self.chain,
             &self.rule,
@@ -186,11 +189,46 @@ pub trait BlobSource {
     /// The bytes stored under `hash`, if any; an error if they are there but unreadable or do
     /// not hash to `hash`.
     fn get(&self, hash: &Digest) -> Result<Option<Vec<u8>>, String>;
+
+    /// Bytes `offset..offset + len` of the blob `hash` (fewer at its end), unchecked: for
+    /// blobs already checked whole with [`BlobSource::get`].
+    fn range(&self, hash: &Digest, offset: u64, len: usize) -> Result<Option<Vec<u8>>, String>;
 }
 
-impl<S: LedgerStore> BlobSource for S {
+impl BlobSource for SledStore {
     fn get(&self, hash: &Digest) -> Result<Option<Vec<u8>>, String> {
         self.blob(hash).map_err(|e| e.to_string())
+    }
+
+    fn range(&self, hash: &Digest, offset: u64, len: usize) -> Result<Option<Vec<u8>>, String> {
+        self.blob_range(hash, offset, len)
+            .map_err(|e| e.to_string())
+    }
+}
+
+/// A round's deltas read by ranges from checked blobs of `params` values each.
+struct Ranges<'a> {
+    blobs: &'a dyn BlobSource,
+    params: usize,
+}
+
+impl DeltaSource for Ranges<'_> {
+    fn param_count(&self, _: &Digest) -> Result<usize, String> {
+        Ok(self.params)
+    }
+
+    fn read(&self, hash: &Digest, start: usize, out: &mut [f32]) -> Result<(), String> {
+        let bytes = self
+            .blobs
+            .range(hash, start as u64 * 4, out.len() * 4)?
+            .ok_or_else(|| format!("the bytes of update {} went missing", hash.short()))?;
+        if bytes.len() != out.len() * 4 {
+            return Err(format!("update {} is shorter than checked", hash.short()));
+        }
+        for (o, c) in out.iter_mut().zip(bytes.chunks_exact(4)) {
+            *o = f32::from_le_bytes([c[0], c[1], c[2], c[3]]);
+        }
+        Ok(())
     }
 }
 
