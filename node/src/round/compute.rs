@@ -31,6 +31,7 @@ pub struct RoundResult {
 /// Coordinates aggregated at a time by coordinate-wise rules: 1 MiB of each update, so a round
 /// of n updates holds n MiB of them whatever the model's size.
 pub const COLUMN_BLOCK: usize = 1 << 18;
+const _: () = assert!(COLUMN_BLOCK % crate::learn::aggregate::BLOCK_ALIGN == 0);
 
 /// Where a round reads its updates' deltas from, by update hash.
 pub trait DeltaSource {
@@ -175,6 +176,22 @@ fn next_model_in_blocks(
 ) -> Result<(Vec<f32>, Vec<Outcome>), String> {
     let mut next = Vec::with_capacity(model.len());
     let mut buffers = vec![Vec::<f32>::new(); ids.len()];
+    if blocks.passes() == 2 {
+        // The Krum family: the distances between updates first, block by block.
+        for (b, base) in model.chunks(COLUMN_BLOCK).enumerate() {
+            let start = b * COLUMN_BLOCK;
+            for (buf, h) in buffers.iter_mut().zip(ids) {
+                buf.resize(base.len(), 0.0);
+                deltas.read(h, start, buf)?;
+            }
+            let refs: Vec<UpdateRef<'_>> = ids
+                .iter()
+                .zip(&buffers)
+                .map(|(id, d)| UpdateRef { id: *id, delta: d })
+                .collect();
+            blocks.measure(&refs).map_err(|e| e.to_string())?;
+        }
+    }
     for (b, base) in model.chunks(COLUMN_BLOCK).enumerate() {
         let start = b * COLUMN_BLOCK;
         for (buf, h) in buffers.iter_mut().zip(ids) {
@@ -190,7 +207,7 @@ fn next_model_in_blocks(
         // Consensus-critical: plain f32 addition, coordinate by coordinate.
         next.extend(base.iter().zip(&agg).map(|(m, a)| m + a));
     }
-    Ok((next, blocks.finish()))
+    Ok((next, blocks.finish().map_err(|e| e.to_string())?))
 }
 
 /// The update commitments of a block's entries, in entry order.
@@ -316,7 +333,14 @@ mod tests {
     #[test]
     fn coordinate_wise_rules_read_a_column_block_at_a_time_with_the_same_result() {
         let dim = 2 * COLUMN_BLOCK + 123;
-        for rule in ["median", "trimmed-mean", "mean", "multi-krum"] {
+        for rule in [
+            "median",
+            "trimmed-mean",
+            "mean",
+            "multi-krum",
+            "krum",
+            "nnm+median",
+        ] {
             let c = TestChain::new(5, 1, rule);
             let (contributions, map) = round_inputs(&c, dim);
             let model: Vec<f32> = (0..dim).map(|k| (k % 7) as f32 * 0.1).collect();
@@ -351,7 +375,7 @@ mod tests {
             let excluded = whole.outcomes.iter().filter(|o| !o.included).count();
             assert_eq!(streamed.included, 5 - excluded, "{rule}");
             let widest = ranges.widest.get();
-            if rule == "multi-krum" {
+            if rule == "nnm+median" {
                 assert_eq!(widest, dim, "{rule} reads whole updates");
             } else {
                 assert_eq!(

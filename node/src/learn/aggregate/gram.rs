@@ -36,6 +36,12 @@ pub(crate) fn sq_distances(input: &Input<'_>) -> Result<Vec<f64>, AggregateError
             return Err(e);
         }
     }
+    Ok(distances(&g, n))
+}
+
+/// Squared distances from a symmetric Gram matrix: `G[i][i] + G[j][j] - 2 G[i][j]`, clamped at
+/// 0, with a zero diagonal.
+pub(crate) fn distances(g: &[f64], n: usize) -> Vec<f64> {
     let mut d = vec![0.0f64; n * n];
     for i in 0..n {
         for j in 0..n {
@@ -45,45 +51,67 @@ pub(crate) fn sq_distances(input: &Input<'_>) -> Result<Vec<f64>, AggregateError
             }
         }
     }
-    Ok(d)
+    d
 }
 
 /// The Gram matrix `G[i][j] = rows[i] · rows[j]` (row-major n x n), vectorised where the CPU
 /// allows (same bits).
 pub(crate) fn gram(rows: &[&[f32]], dim: usize) -> Vec<f64> {
-    simd::run(Gram { rows, dim })
+    let mut g = vec![0.0f64; rows.len() * rows.len()];
+    accumulate(rows, dim, &mut g);
+    symmetrize(&mut g, rows.len());
+    g
 }
 
-/// [`gram`] as a kernel.
-struct Gram<'r, 'a> {
+/// Add the rows' dot products over their `dim` coordinates to the upper triangle of `g` (n x n,
+/// row-major), one [`BLOCK`] at a time. Called on consecutive column ranges that start at
+/// multiples of [`BLOCK`], then [`symmetrize`]d, this gives the bits of [`gram`] over the whole
+/// rows: the same chunks, lanes and order of f64 additions.
+pub(crate) fn accumulate(rows: &[&[f32]], dim: usize, g: &mut [f64]) {
+    simd::run(Gram { rows, dim, g })
+}
+
+/// Copy the upper triangle of `g` to the lower.
+pub(crate) fn symmetrize(g: &mut [f64], n: usize) {
+    for i in 0..n {
+        for j in 0..i {
+            g[i * n + j] = g[j * n + i];
+        }
+    }
+}
+
+/// [`accumulate`] as a kernel.
+struct Gram<'r, 'a, 'g> {
     rows: &'r [&'a [f32]],
     dim: usize,
+    g: &'g mut [f64],
 }
 
-impl Kernel for Gram<'_, '_> {
-    type Output = Vec<f64>;
+impl Kernel for Gram<'_, '_, '_> {
+    type Output = ();
 
     #[inline(always)]
-    fn run<O: Lanes>(self, ops: O) -> Vec<f64> {
+    fn run<O: Lanes>(self, ops: O) {
         // Tile size T: T x T dot products share 2T loads per lane group, and the T² accumulators
         // must stay in registers (16 zmm with AVX-512; 2 ymm each with AVX2, of 16). The tile
         // never changes a result, only the speed.
         match O::PATH {
-            CodePath::Avx512 => gram_blocked::<4, O>(self.rows, self.dim, ops),
-            CodePath::Avx2 | CodePath::Baseline => gram_blocked::<2, O>(self.rows, self.dim, ops),
+            CodePath::Avx512 => gram_blocked::<4, O>(self.rows, self.dim, self.g, ops),
+            CodePath::Avx2 | CodePath::Baseline => {
+                gram_blocked::<2, O>(self.rows, self.dim, self.g, ops)
+            }
         }
     }
 }
 
 #[inline(always)]
-fn gram_blocked<const T: usize, O: Lanes>(rows: &[&[f32]], dim: usize, ops: O) -> Vec<f64>
+fn gram_blocked<const T: usize, O: Lanes>(rows: &[&[f32]], dim: usize, g: &mut [f64], ops: O)
 where
     Tiles: Tile<T>,
 {
     let n = rows.len();
-    let mut g = vec![0.0f64; n * n];
     if n == 0 {
-        return g;
+        return;
     }
     let tiles: Vec<usize> = (0..n).step_by(T).collect();
     let mut start = 0;
@@ -110,12 +138,6 @@ where
         }
         start = end;
     }
-    for i in 0..n {
-        for j in 0..i {
-            g[i * n + j] = g[j * n + i];
-        }
-    }
-    g
 }
 
 /// Defines `fn $name(ops, a: &[&[f32]; T], b: &[&[f32]; T], out: &mut [[f64; T]; T])`:

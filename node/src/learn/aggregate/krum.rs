@@ -54,10 +54,17 @@ pub(crate) fn num(x: f64) -> String {
 
 /// Krum over the canonical rows.
 pub(crate) fn run(input: &Input<'_>) -> Result<(Vec<f32>, Vec<Outcome>), AggregateError> {
-    let n = input.n();
     let d2 = gram::sq_distances(input)?;
+    let (best, outcomes) = select(&d2, input.n(), input.f);
+    let aggregate = input.rows[best].iter().map(|&x| sums::canon(x)).collect();
+    Ok((aggregate, outcomes))
+}
+
+/// The canonical row Krum picks from the squared distances `d2` (n x n), and the outcomes in
+/// canonical order.
+pub(crate) fn select(d2: &[f64], n: usize, f: usize) -> (usize, Vec<Outcome>) {
     let all: Vec<usize> = (0..n).collect();
-    let sc = scores(&d2, n, &all, input.f);
+    let sc = scores(d2, n, &all, f);
     let best = ranking(&sc)[0];
     let outcomes = (0..n)
         .map(|i| {
@@ -80,8 +87,7 @@ pub(crate) fn run(input: &Input<'_>) -> Result<(Vec<f32>, Vec<Outcome>), Aggrega
             }
         })
         .collect();
-    let aggregate = input.rows[best].iter().map(|&x| sums::canon(x)).collect();
-    Ok((aggregate, outcomes))
+    (best, outcomes)
 }
 
 /// An excluded update's outcome.

@@ -83,7 +83,7 @@ mod trimmed_mean;
 
 pub mod bench;
 
-pub use blocks::ColumnBlocks;
+pub use blocks::{ColumnBlocks, BLOCK_ALIGN};
 pub use error::AggregateError;
 pub use pipeline::Aggregator;
 pub use pre::PreAggregation;
