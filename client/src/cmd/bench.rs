@@ -43,9 +43,9 @@ pub enum Command {
     /// peak resident memory: sizes a node for a consortium of large models.
     ///
     /// Writes --updates random updates of --dim f32 into a blob store under --dir (n x dim x 4
-    /// bytes; removed afterwards), then recomputes the round --runs times. Coordinate-wise rules
-    /// (mean, median, trimmed-mean) read the updates a column block (2^18 coordinates) at a
-    /// time; the others read them whole. --compare-whole also times the old way (every update
+    /// bytes; removed afterwards), then recomputes the round --runs times. Mean, median,
+    /// trimmed-mean, krum and multi-krum read the updates a column block (2^18 coordinates) at
+    /// a time (the Krum family in two passes); the others read them whole. --compare-whole also times the old way (every update
     /// decoded whole first) in the same process.
     Round(RoundArgs),
 }

@@ -28,8 +28,8 @@ pub struct RoundResult {
     pub included: usize,
 }
 
-/// Coordinates aggregated at a time by coordinate-wise rules: 1 MiB of each update, so a round
-/// of n updates holds n MiB of them whatever the model's size.
+/// Coordinates aggregated at a time by rules that run in column blocks: 1 MiB of each update,
+/// so a round of n updates holds n MiB of them whatever the model's size.
 pub const COLUMN_BLOCK: usize = 1 << 18;
 const _: () = assert!(COLUMN_BLOCK % crate::learn::aggregate::BLOCK_ALIGN == 0);
 
@@ -77,8 +77,9 @@ impl DeltaSource for BTreeMap<Digest, Vec<f32>> {
 /// contributions, whose deltas `deltas` holds by update hash. Errors say why in words (they
 /// become proposal rejections or audit findings).
 ///
-/// Coordinate-wise rules read the deltas [`COLUMN_BLOCK`] coordinates at a time (the same bits
-/// as reading them whole); other rules read every delta whole.
+/// Rules with column blocks ([`Aggregator::column_blocks`]) read the deltas [`COLUMN_BLOCK`]
+/// coordinates at a time (the same bits as reading them whole); other rules read every delta
+/// whole.
 pub fn compute_round(
     chain: &ChainState,
     rule: &Aggregator,
@@ -166,7 +167,7 @@ pub fn compute_round(
     })
 }
 
-/// The next model and the outcomes of a coordinate-wise rule, reading [`COLUMN_BLOCK`]
+/// The next model and the outcomes of a rule with column blocks, reading [`COLUMN_BLOCK`]
 /// coordinates of every delta at a time into buffers reused across blocks.
 fn next_model_in_blocks(
     mut blocks: ColumnBlocks,
