@@ -36,6 +36,9 @@ pub struct ColumnBlocks {
     select: Option<Selection>,
 }
 
+/// A decided selection: canonical rows averaged, outcomes (canonical), canonical-to-input order.
+type Chosen = (Vec<usize>, Vec<Outcome>, Vec<usize>);
+
 #[derive(Debug, Default)]
 struct Selection {
     /// Upper triangle of the Gram matrix, canonical order, accumulating.
@@ -47,7 +50,7 @@ struct Selection {
     /// Canonical row k is input update `order[k]`.
     order: Vec<usize>,
     /// Once decided: canonical rows averaged, outcomes (canonical), canonical-to-input order.
-    chosen: Option<(Vec<usize>, Vec<Outcome>, Vec<usize>)>,
+    chosen: Option<Chosen>,
 }
 
 impl Aggregator {
@@ -176,7 +179,7 @@ impl ColumnBlocks {
     }
 
     /// The Krum family's selection from the measured distances (computed once).
-    fn decide(&mut self) -> Result<&(Vec<usize>, Vec<Outcome>, Vec<usize>), AggregateError> {
+    fn decide(&mut self) -> Result<&Chosen, AggregateError> {
         let (rule, f, n) = (self.rule, self.f, self.outside.len());
         let Some(sel) = self.select.as_mut() else {
             return Err(AggregateError::DimensionMismatch {
