@@ -44,9 +44,11 @@ pub enum Command {
     ///
     /// Writes --updates random updates of --dim f32 into a blob store under --dir (n x dim x 4
     /// bytes; removed afterwards), then recomputes the round --runs times. Mean, median,
-    /// trimmed-mean, krum and multi-krum read the updates a column block (2^18 coordinates) at
-    /// a time (the Krum family in two passes); the others read them whole. --compare-whole also times the old way (every update
-    /// decoded whole first) in the same process.
+    /// trimmed-mean, krum and multi-krum, after any pre-aggregation steps (so robust), read the
+    /// updates a column block (2^18 coordinates) at a time (two passes when the Gram matrix is
+    /// needed: Krum family, arc, nnm); bulyan, geometric-median and centered-clipping read them
+    /// whole. --compare-whole also times the old way (every update decoded whole first) in the
+    /// same process.
     Round(RoundArgs),
 }
 

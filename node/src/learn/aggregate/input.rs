@@ -27,6 +27,22 @@ impl<'a> Input<'a> {
     /// Gram diagonal; they call [`Input::first_non_finite`] when that check fails.
     pub fn new(rule: &Rule, updates: &[UpdateRef<'a>], f: usize) -> Result<Self, AggregateError> {
         rule.check(updates.len(), f)?;
+        let input = Input::sorted(updates, f)?;
+        let scan_later = matches!(
+            rule,
+            Rule::Median | Rule::TrimmedMean | Rule::Krum | Rule::MultiKrum { .. } | Rule::Bulyan
+        );
+        if !scan_later {
+            if let Some(e) = input.first_non_finite() {
+                return Err(e);
+            }
+        }
+        Ok(input)
+    }
+
+    /// Check dimensions only (no rule, no finiteness) and put `updates` in canonical order: for
+    /// column blocks, whose caller checks the rest.
+    pub fn sorted(updates: &[UpdateRef<'a>], f: usize) -> Result<Self, AggregateError> {
         let dim = updates.first().map_or(0, |u| u.delta.len());
         for (index, u) in updates.iter().enumerate() {
             if u.delta.len() != dim {
@@ -35,15 +51,6 @@ impl<'a> Input<'a> {
                     expected: dim,
                     found: u.delta.len(),
                 });
-            }
-        }
-        let scan_later = matches!(
-            rule,
-            Rule::Median | Rule::TrimmedMean | Rule::Krum | Rule::MultiKrum { .. } | Rule::Bulyan
-        );
-        if !scan_later {
-            for (index, u) in updates.iter().enumerate() {
-                check_finite(index, u.delta)?;
             }
         }
         let mut order: Vec<usize> = (0..updates.len()).collect();

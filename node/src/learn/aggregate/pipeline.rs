@@ -2,9 +2,9 @@
 
 use super::error::AggregateError;
 use super::input::{self, Input};
-use super::pre::{Mixing, PreAggregation};
+use super::pre::{combine_rows, Mixing, PreAggregation};
 use super::rule::Rule;
-use super::{gram, krum, run_rule, Aggregation, Outcome, UpdateRef};
+use super::{gram, krum, run_rule, sums, Aggregation, Outcome, UpdateRef};
 use fedledger_ledger::genesis::{self, AggregationSpec};
 use fedledger_ledger::rule_name::{self, RuleName};
 use fedledger_ledger::Digest;
@@ -125,27 +125,23 @@ impl Aggregator {
         self.check(updates.len(), f)?;
         let input = Input::validated(updates, f)?;
         let n = input.n();
-        let whole_update = matches!(self.rule, Rule::Krum | Rule::MultiKrum { .. });
-        let gram = (whole_update || self.pre.iter().any(PreAggregation::needs_gram))
+        let gram = self
+            .needs_gram()
             .then(|| gram::gram(&input.rows, input.dim));
-        let mut mixing = Mixing::identity(n, gram);
-        for step in &self.pre {
-            step.apply(&mut mixing, f, seed);
-        }
-        let (aggregate, weights, stage) = if whole_update {
-            self.select(&input, &mixing, f)
-        } else {
-            let vectors = mixing.materialize(&input.rows, input.dim);
-            let refs: Vec<&[f32]> = vectors.iter().map(Vec::as_slice).collect();
-            let staged = Input::ordered(refs, input.dim, f);
-            let (aggregate, stage) = run_rule(&self.rule, &staged)?;
-            let mut weights = vec![0.0f64; n];
-            for (i, o) in stage.iter().enumerate() {
-                for (w, &x) in weights.iter_mut().zip(mixing.weights(i)) {
-                    *w += o.weight * x;
-                }
+        let mixing = self.mix(n, gram, f, seed);
+        let (aggregate, weights, stage) = match self.select(&mixing, f) {
+            Some((weights, stage)) => {
+                let aggregate = sums::to_f32(&combine_rows(&input.rows, &weights, input.dim));
+                (aggregate, weights, stage)
             }
-            (aggregate, weights, stage)
+            None => {
+                let vectors = mixing.materialize(&input.rows, input.dim);
+                let refs: Vec<&[f32]> = vectors.iter().map(Vec::as_slice).collect();
+                let staged = Input::ordered(refs, input.dim, f);
+                let (aggregate, stage) = run_rule(&self.rule, &staged)?;
+                let weights = mixed_weights(&mixing, &stage);
+                (aggregate, weights, stage)
+            }
         };
         let canonical = self.outcomes(&mixing, &weights, &stage);
         tracing::debug!(
@@ -178,21 +174,37 @@ impl Aggregator {
             .iter()
             .any(PreAggregation::needs_gram)
             .then(|| gram::gram(&input.rows, input.dim));
-        let mut mixing = Mixing::identity(input.n(), gram);
-        for step in &self.pre {
-            step.apply(&mut mixing, f, seed);
-        }
+        let mixing = self.mix(input.n(), gram, f, seed);
         Ok(mixing.materialize(&input.rows, input.dim))
     }
 
-    /// Krum / Multi-Krum on the mixed vectors, through their Gram matrix only: the output is
-    /// the mean of the selected mixed vectors, computed as one weighted sum of the updates.
-    fn select(
-        &self,
-        input: &Input<'_>,
-        mixing: &Mixing,
-        f: usize,
-    ) -> (Vec<f32>, Vec<f64>, Vec<Outcome>) {
+    /// Whether the steps or the rule need the updates' Gram matrix (norms or distances).
+    pub(super) fn needs_gram(&self) -> bool {
+        self.selects_whole_updates() || self.pre.iter().any(PreAggregation::needs_gram)
+    }
+
+    /// Whether the rule picks whole (mixed) vectors by their distances: Krum and Multi-Krum.
+    fn selects_whole_updates(&self) -> bool {
+        matches!(self.rule, Rule::Krum | Rule::MultiKrum { .. })
+    }
+
+    /// The steps applied in order to `n` updates with Gram matrix `gram` (if needed).
+    pub(super) fn mix(&self, n: usize, gram: Option<Vec<f64>>, f: usize, seed: &Digest) -> Mixing {
+        let mut mixing = Mixing::identity(n, gram);
+        for step in &self.pre {
+            step.apply(&mut mixing, f, seed);
+        }
+        mixing
+    }
+
+    /// Krum / Multi-Krum on the mixed vectors, through their Gram matrix only: the weights of
+    /// the aggregate (the mean of the selected mixed vectors) over the original updates, and
+    /// the rule's outcome per mixed vector. `None` for the other rules, which need the mixed
+    /// vectors themselves.
+    pub(super) fn select(&self, mixing: &Mixing, f: usize) -> Option<(Vec<f64>, Vec<Outcome>)> {
+        if !self.selects_whole_updates() {
+            return None;
+        }
         let r = mixing.rows();
         let d2 = mixing.sq_distances().unwrap_or_else(|| vec![0.0; r * r]);
         let all: Vec<usize> = (0..r).collect();
@@ -208,7 +220,7 @@ impl Aggregator {
         for &i in &chosen {
             c[i] = 1.0 / m as f64;
         }
-        let (aggregate, weights) = mixing.combine(&input.rows, &c, input.dim);
+        let weights = mixing.combined_weights(&c);
         let last = rank.get(m.saturating_sub(1)).map_or(0.0, |&i| sc[i]);
         let stage = (0..r)
             .map(|i| {
@@ -226,12 +238,17 @@ impl Aggregator {
                 }
             })
             .collect();
-        (aggregate, weights, stage)
+        Some((weights, stage))
     }
 
     /// One outcome per canonical update: its weight in the aggregate (through every vector it
     /// was mixed into), and, if that is zero, why, from the vector it shaped most.
-    fn outcomes(&self, mixing: &Mixing, weights: &[f64], stage: &[Outcome]) -> Vec<Outcome> {
+    pub(super) fn outcomes(
+        &self,
+        mixing: &Mixing,
+        weights: &[f64],
+        stage: &[Outcome],
+    ) -> Vec<Outcome> {
         let steps: Vec<&str> = self.pre.iter().map(PreAggregation::name).collect();
         let steps = steps.join("+");
         weights
@@ -272,4 +289,16 @@ impl Aggregator {
             })
             .collect()
     }
+}
+
+/// The weight of each original update in the aggregate of a coordinate-wise rule run on the
+/// mixed vectors: its weight in every mixed vector times that vector's weight in the rule.
+pub(super) fn mixed_weights(mixing: &Mixing, stage: &[Outcome]) -> Vec<f64> {
+    let mut weights = vec![0.0f64; mixing.originals()];
+    for (i, o) in stage.iter().enumerate() {
+        for (w, &x) in weights.iter_mut().zip(mixing.weights(i)) {
+            *w += o.weight * x;
+        }
+    }
+    weights
 }

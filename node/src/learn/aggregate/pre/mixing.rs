@@ -31,6 +31,11 @@ impl Mixing {
         }
     }
 
+    /// Number of original updates.
+    pub fn originals(&self) -> usize {
+        self.n
+    }
+
     /// Number of current vectors.
     pub fn rows(&self) -> usize {
         self.rows
@@ -137,11 +142,10 @@ impl Mixing {
             .collect()
     }
 
-    /// `sum_i c[i] * vector i` as one weighted sum of the original updates (weights combined in
-    /// f64 over i ascending, then the updates summed in ascending order), and those weights.
-    pub fn combine(&self, updates: &[&[f32]], c: &[f64], dim: usize) -> (Vec<f32>, Vec<f64>) {
-        let n = self.n;
-        let mut w = vec![0.0f64; n];
+    /// The weights over the original updates of `sum_i c[i] * vector i` (combined in f64 over i
+    /// ascending); [`combine_rows`] then sums the updates with them.
+    pub fn combined_weights(&self, c: &[f64]) -> Vec<f64> {
+        let mut w = vec![0.0f64; self.n];
         for (i, &ci) in c.iter().enumerate().take(self.rows) {
             if ci != 0.0 {
                 for (o, &x) in w.iter_mut().zip(self.weights(i)) {
@@ -149,12 +153,12 @@ impl Mixing {
                 }
             }
         }
-        (sums::to_f32(&combine_rows(updates, &w, dim)), w)
+        w
     }
 }
 
 /// `sum_j w[j] * updates[j]` over the non-zero weights, ascending j, in f64.
-fn combine_rows(updates: &[&[f32]], w: &[f64], dim: usize) -> Vec<f64> {
+pub(crate) fn combine_rows(updates: &[&[f32]], w: &[f64], dim: usize) -> Vec<f64> {
     let (rows, weights): (Vec<&[f32]>, Vec<f64>) = updates
         .iter()
         .zip(w)

@@ -12,7 +12,7 @@ mod bucketing;
 mod mixing;
 mod nnm;
 
-pub(crate) use mixing::Mixing;
+pub(crate) use mixing::{combine_rows, Mixing};
 
 use fedledger_ledger::Digest;
 
