@@ -14,13 +14,15 @@ while [ $# -gt 0 ]; do
     *) names+=("$1"); shift;;
   esac
 done
-[ ${#names[@]} -gt 0 ] || names=(clean nan-metrics huge-metrics equivocate-update equivocate-proposal
+[ ${#names[@]} -gt 0 ] || names=(clean nan-metrics huge-metrics off-plan-spend equivocate-update equivocate-proposal
   invalid-proposal withhold-bytes withhold-votes replay vote-flood sync-hijack join-spam fetch-flood)
 printf '%-22s %5s %8s %8s %8s %8s  %s\n' adversary exit seconds p50_ms p95_ms rss_mib rejected
 for a in "${names[@]}"; do
   args=(--nodes "$nodes" --rounds "$rounds" --epsilon-max 100 --collect-timeout-ms 1000
         --view-timeout-ms 2000 --json)
   [ "$a" = clean ] || args+=(--adversary "$a" --byzantine "$byz")
+  # The plan is what an off-plan spend is checked against.
+  if [ "$a" = off-plan-spend ]; then args+=(--target-epsilon 50); fi
   set +e
   out=$(target/release/fedledger testnet "${args[@]}" 2>/dev/null); code=$?
   set -e

@@ -86,6 +86,7 @@ fn evidence(adversary: &str) -> &'static [&'static str] {
     match adversary {
         "nan-metrics" => &["invalid-metrics"],
         "huge-metrics" => &["invalid-metrics", "invalid-count", "oversized-metrics"],
+        "off-plan-spend" => &["off-plan-spend"],
         "equivocate-update" => &["equivocating-update"],
         "equivocate-proposal" => &["equivocation", "consensus-equivocation"],
         "invalid-proposal" => &["invalid-proposal", "consensus-invalid-proposal"],
@@ -136,6 +137,21 @@ fn n4_nan_metrics() {
 #[test]
 fn n4_huge_metrics() {
     alone("huge-metrics");
+}
+
+/// Only a genesis `[dp.plan]` says what a spend must be; 10 rounds keep the suite lean.
+#[test]
+fn n4_off_plan_spend() {
+    let _g = serial();
+    let v = run_testnet(
+        Some("off-plan-spend"),
+        4,
+        1,
+        10,
+        &["--target-epsilon", "50"],
+    );
+    rejected(&v, evidence("off-plan-spend"));
+    // Nothing off-plan reached a ledger: the audit (checked above) refuses such a block.
 }
 
 #[test]

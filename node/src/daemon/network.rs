@@ -171,6 +171,32 @@ impl Node {
             );
             return MessageAcceptance::Reject;
         }
+        // The spend is a signed claim too: under a genesis `[dp.plan]` it must be the plan for
+        // the member's example count, and it must fit the member's cap. Validators would refuse
+        // a block recording either, so such an update is never pooled or forwarded.
+        let chain = self.consensus.chain();
+        if let Err(e) = chain.check_planned_spend(a) {
+            self.warn_drop(
+                "off-plan-spend",
+                &format!("update of {} for round {}: {e}", a.org.short(), a.round),
+            );
+            return MessageAcceptance::Reject;
+        }
+        let fits = match (chain.epsilon_after(&a.org, &a.dp), chain.budget(&a.org)) {
+            (Ok(eps), Some((_, cap))) => eps <= cap,
+            _ => false,
+        };
+        if !fits {
+            self.warn_drop(
+                "over-budget",
+                &format!(
+                    "update of {} for round {} would cross its epsilon cap",
+                    a.org.short(),
+                    a.round
+                ),
+            );
+            return MessageAcceptance::Reject;
+        }
         match self.pool.get(&a.org) {
             Some(prev) if prev.commitment == entry.commitment => MessageAcceptance::Ignore,
             Some(_) => {

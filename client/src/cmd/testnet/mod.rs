@@ -47,7 +47,7 @@ pub struct Args {
     pub attack: Option<String>,
     /// Run the Byzantine nodes (the last --byzantine founders, default 1) as lying members
     /// (`fedledger-adversary`) with these misbehaviours: nan-metrics, huge-metrics,
-    /// equivocate-update, equivocate-proposal, invalid-proposal, withhold-bytes, withhold-votes,
+    /// off-plan-spend (needs --target-epsilon), equivocate-update, equivocate-proposal, invalid-proposal, withhold-bytes, withhold-votes,
     /// replay, vote-flood, sync-hijack, join-spam, fetch-flood. The honest nodes must finalize
     /// every round with identical ledgers that pass `audit --deep`; the summary lists what they
     /// rejected.

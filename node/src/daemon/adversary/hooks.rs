@@ -32,8 +32,18 @@ impl Node {
         self.adversary.as_ref().is_some_and(|a| a.does(m))
     }
 
-    /// `nan-metrics` and `huge-metrics`: lie in the claims about to be signed.
+    /// `nan-metrics`, `huge-metrics` and `off-plan-spend`: lie in the claims about to be
+    /// signed.
     pub(in crate::daemon) fn adversary_claims(&self, a: &mut UpdateAnnouncement) {
+        if self.adversary_does(M::OffPlanSpend) {
+            // Each keeps the spend small and in range, so only the plan can tell.
+            if a.round % 2 == 0 {
+                a.dp.noise_multiplier *= 2.0;
+            } else {
+                a.dp.steps = if a.dp.steps > 1 { a.dp.steps - 1 } else { 2 };
+            }
+            warn!(target: TARGET, round = a.round, "ADVERSARY off-plan-spend");
+        }
         if self.adversary_does(M::NanMetrics) {
             a.metrics.loss = f64::NAN;
         }

@@ -20,6 +20,9 @@ pub enum Misbehaviour {
     NanMetrics,
     /// Signs announcements with padded groups, `u64::MAX` counts, or accuracy/AUC out of range.
     HugeMetrics,
+    /// Signs a DP spend other than the genesis plan's for its example count (more noise or
+    /// fewer steps than it used: a smaller epsilon on the ledger than it spent).
+    OffPlanSpend,
     /// Releases two different updates in one round.
     EquivocateUpdate,
     /// As leader, gossips two different blocks in one view.
@@ -45,9 +48,10 @@ pub enum Misbehaviour {
 
 impl Misbehaviour {
     /// Every misbehaviour, in the order the docs list them.
-    pub const ALL: [Misbehaviour; 12] = [
+    pub const ALL: [Misbehaviour; 13] = [
         Misbehaviour::NanMetrics,
         Misbehaviour::HugeMetrics,
+        Misbehaviour::OffPlanSpend,
         Misbehaviour::EquivocateUpdate,
         Misbehaviour::EquivocateProposal,
         Misbehaviour::InvalidProposal,
@@ -65,6 +69,7 @@ impl Misbehaviour {
         match self {
             Misbehaviour::NanMetrics => "nan-metrics",
             Misbehaviour::HugeMetrics => "huge-metrics",
+            Misbehaviour::OffPlanSpend => "off-plan-spend",
             Misbehaviour::EquivocateUpdate => "equivocate-update",
             Misbehaviour::EquivocateProposal => "equivocate-proposal",
             Misbehaviour::InvalidProposal => "invalid-proposal",
