@@ -253,6 +253,88 @@ class SklearnExampleTests(unittest.TestCase):
             node.close()
 
 
+class TorchExampleTests(unittest.TestCase):
+    """`fedledger.examples.torch_member`: runs only where torch and opacus are installed."""
+
+    @classmethod
+    def setUpClass(cls):
+        try:
+            import opacus  # noqa: F401
+            import torch  # noqa: F401
+        except ImportError:
+            raise unittest.SkipTest("torch and opacus are not installed (CI does not install them)")
+        from fedledger.examples import torch_member
+
+        cls.tm = torch_member
+
+    LOGISTIC = {"params": PARAMS, "tensors": [
+        {"name": "layer0.weight", "shape": [1, PARAMS - 1], "offset": 0},
+        {"name": "layer0.bias", "shape": [1], "offset": PARAMS - 1}]}
+    MLP = {"params": 3 * 4 + 3 + 3 + 1, "tensors": [
+        {"name": "fc1.weight", "shape": [3, 4], "offset": 0},
+        {"name": "fc1.bias", "shape": [3], "offset": 12},
+        {"name": "fc2.weight", "shape": [1, 3], "offset": 15},
+        {"name": "fc2.bias", "shape": [1], "offset": 18}]}
+
+    def member(self, layout, q, steps, sigma, n=240, **kw):
+        x, y = data(n + 60)
+        return self.tm.TorchMember(layout, x[:n], y[:n], x[n:], y[n:], q, steps, 1.0, sigma, seed=3, **kw)
+
+    def test_a_state_dict_maps_onto_the_layout_and_back(self):
+        for layout in (self.LOGISTIC, self.MLP):
+            flat = np.random.default_rng(5).normal(size=layout["params"]).astype(np.float32)
+            net = self.tm.LayoutNet(layout)
+            shapes = {k: list(v.shape) for k, v in net.state_dict().items()}
+            self.assertEqual(shapes, {t["name"]: t["shape"] for t in layout["tensors"]})
+            net.load_state_dict(self.tm.state_dict(flat, layout))
+            np.testing.assert_array_equal(self.tm.flatten(net.state_dict(), layout), flat)
+        conv = {"params": 76, "tensors": [{"name": "conv.weight", "shape": [4, 2, 3, 3], "offset": 0},
+                                          {"name": "conv.bias", "shape": [4], "offset": 72}]}
+        with self.assertRaises(ValueError):
+            self.tm.LayoutNet(conv)
+
+    def test_one_local_fit_is_opacus_dp_sgd_at_the_nodes_sampling_rate(self):
+        # q = 64 / 240 (the node's), where Opacus alone would sample at 1 / ceil(240 / 64).
+        q, steps = dpsgd.schedule(64, 1, 240)
+        member = self.member(self.MLP, q, steps, 1.1, lr=0.05)
+        flat = np.random.default_rng(6).normal(0, 0.3, size=self.MLP["params"]).astype(np.float32)
+        for _ in range(2):  # the second round's steps join the accountant's existing entry
+            new, n, metrics = member.fit(flat, {})
+            self.assertEqual(new.shape, flat.shape)
+            self.assertEqual(new.dtype, np.float32)
+            self.assertTrue(np.all(np.isfinite(new)))
+            self.assertGreater(np.abs(new - flat).max(), 0.0)
+            self.assertEqual(n, 240)
+            self.assertEqual(metrics["dp"], {"sampling_rate": q, "noise_multiplier": 1.1, "steps": steps})
+            self.assertTrue(0.0 <= metrics["auc"] <= 1.0)
+            flat = new
+        self.assertEqual(member.engine.accountant.history, [(1.1, q, 2 * steps)])
+
+    def test_a_noiseless_full_batch_fit_is_the_nodes_dp_sgd(self):
+        x, y = data(300)
+        member = self.member(self.LOGISTIC, 1.0, 3, 0.0, lr=0.1, momentum=0.9)
+        start = np.linspace(-0.2, 0.2, PARAMS).astype(np.float32)
+        new, _, metrics = member.fit(start, {})
+        expected = dpsgd.train(start, x[:240], y[:240], 1.0, 3, 1.0, 0.0, lr=0.1, momentum=0.9)
+        np.testing.assert_allclose(new, expected, atol=1e-5)
+        self.assertEqual(metrics["dp"], {"sampling_rate": 1.0, "noise_multiplier": 0.0, "steps": 3})
+
+    def test_the_torch_member_submits_through_the_trainer(self):
+        node = FakeNode()
+        try:
+            t = Trainer(node.addr, token=TOKEN)
+            member = self.member(t.layout(), 0.25, 8, 1.1)
+            t.run(member.fit, rounds=2, timeout=30)
+            self.assertEqual(len(node.submissions), 2)
+            for s in node.submissions:
+                self.assertEqual(s["dp"], {"sampling_rate": 0.25, "noise_multiplier": 1.1, "steps": 8})
+                self.assertEqual(s["num_examples"], 240)
+            # Label = sign of feature 0: DP-SGD moves its weight up.
+            self.assertGreater(node.submissions[1]["delta"][0], 0.0)
+        finally:
+            node.close()
+
+
 class DpsgdTests(unittest.TestCase):
     def test_a_noiseless_full_batch_step_moves_at_most_the_clip(self):
         x, y = data()
@@ -289,6 +371,29 @@ class OpacusTests(unittest.TestCase):
             spend.take()
         e.accountant.history = e.accountant.history + [(1.1, 0.01, 5), (2.0, 0.01, 5)]
         with self.assertRaises(ValueError):
+            spend.take()
+
+    def test_steps_merged_into_the_last_entry_are_new_steps(self):
+        # Opacus adds a step with the last entry's (sigma, q) to that entry's count.
+        class Accountant:
+            history = []
+
+        class Engine:
+            accountant = Accountant()
+
+        e = Engine()
+        spend = OpacusSpend(e)
+        e.accountant.history = [(1.1, 0.25, 4)]
+        self.assertEqual(spend.take(), {"sampling_rate": 0.25, "noise_multiplier": 1.1, "steps": 4})
+        e.accountant.history = [(1.1, 0.25, 8)]  # round 2, same settings: the same entry
+        self.assertEqual(spend.take(), {"sampling_rate": 0.25, "noise_multiplier": 1.1, "steps": 4})
+        e.accountant.history = [(1.1, 0.25, 8), (0.9, 0.25, 3)]
+        self.assertEqual(spend.take(), {"sampling_rate": 0.25, "noise_multiplier": 0.9, "steps": 3})
+        e.accountant.history = [(1.1, 0.25, 8), (0.9, 0.25, 5), (1.1, 0.25, 2)]
+        with self.assertRaises(ValueError):  # two settings in one update
+            spend.take()
+        e.accountant.history = []
+        with self.assertRaises(ValueError):  # a reset accountant
             spend.take()
 
 

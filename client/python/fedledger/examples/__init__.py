@@ -1,1 +1,1 @@
-"""Example members (need extra packages: scikit-learn)."""
+"""Example members (some need extra packages: scikit-learn for sklearn_member, torch and opacus for torch_member)."""
