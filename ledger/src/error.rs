@@ -69,6 +69,15 @@ pub enum LedgerError {
         /// The height that was offered.
         found: u64,
     },
+    /// A transparency-log proof does not hold: two views of the history disagree, or the
+    /// proof is not one for the sizes it claims.
+    #[error("{what} does not hold: {reason}")]
+    ProofFailed {
+        /// Which proof (`consistency proof`, `inclusion proof`).
+        what: &'static str,
+        /// What differs.
+        reason: String,
+    },
     /// The ledger failed verification: the first bad height and the rule it broke.
     #[error("{0}")]
     Invalid(Box<Violation>),

@@ -323,6 +323,14 @@ impl OrgKey {
         )
     }
 
+    /// A raw ed25519 signature over `text`, for C2SP signed notes (checkpoints), whose format
+    /// fixes what is signed. Only checkpoints built here are signed ([`crate::tlog`]), and they
+    /// cannot be mistaken for a domain-separated message: those start with the tag's length
+    /// byte (19 to 33), a checkpoint with its origin, `fedledger/`.
+    pub fn sign_note(&self, text: &[u8]) -> [u8; 64] {
+        self.key.sign(text).to_bytes()
+    }
+
     /// Write the key to `path` with mode 0600 from creation: through a temp file beside it,
     /// fsynced and renamed, so a failed write leaves no partial secret behind and a retry works.
     /// Refuses to overwrite an existing file.

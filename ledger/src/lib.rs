@@ -18,6 +18,7 @@ pub mod privacy;
 pub mod proof;
 pub mod rule_name;
 pub mod store;
+pub mod tlog;
 pub mod verify;
 
 #[cfg(feature = "test-utils")]
