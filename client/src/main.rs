@@ -29,6 +29,8 @@ enum Command {
     Block(cmd::block::Args),
     Proof(cmd::proof::ProveArgs),
     VerifyProof(cmd::proof::VerifyArgs),
+    Checkpoint(cmd::checkpoint::CheckpointArgs),
+    Consistency(cmd::checkpoint::ConsistencyArgs),
     #[command(subcommand)]
     Privacy(cmd::privacy::Command),
     Simulate(Box<cmd::simulate::Args>),
@@ -67,6 +69,8 @@ fn main() -> ExitCode {
         Command::Block(a) => cmd::block::run(a),
         Command::Proof(a) => cmd::proof::prove(a),
         Command::VerifyProof(a) => cmd::proof::verify(a),
+        Command::Checkpoint(a) => cmd::checkpoint::checkpoint(a),
+        Command::Consistency(a) => cmd::checkpoint::consistency(a),
         Command::Privacy(c) => cmd::privacy::run(c),
         Command::Simulate(a) => cmd::simulate::run(*a),
         Command::Bench(c) => cmd::bench::run(c),

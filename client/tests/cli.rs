@@ -280,6 +280,8 @@ fn every_command_has_help() {
         "export",
         "proof",
         "verify-proof",
+        "checkpoint",
+        "consistency",
         "privacy",
     ] {
         let o = fedledger(&[cmd, "--help"]);
@@ -490,4 +492,120 @@ fn simulate_refuses_a_ledger_without_privacy_and_bad_settings_clearly() {
     let o = fedledger(&["simulate", "--partition", "zipf:2"]);
     assert_eq!(o.status.code(), Some(2));
     assert!(!text(&o).contains("panicked"));
+}
+
+/// A ledger like [`ledger_dir`]'s whose block 2 excludes another member: the same genesis, a
+/// different history from height 2 on (what a colluding quorum could sign).
+fn forked_ledger_dir(dir: &Path) -> PathBuf {
+    let mut c = TestChain::new(4, 1, "median");
+    let data = dir.join("fork");
+    let store = SledStore::open(&data.join(LEDGER_SUBDIR)).unwrap();
+    store.append(&c.next_block()).unwrap();
+    let org = c.state.validators()[1];
+    let b = c.build(&RoundPlan {
+        excluded: vec![org],
+        ..Default::default()
+    });
+    store.append(&c.push(b)).unwrap();
+    for _ in 0..4 {
+        store.append(&c.next_block()).unwrap();
+    }
+    data
+}
+
+#[test]
+fn checkpoints_are_consistent_along_one_history_and_a_fork_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let (data, genesis, _) = ledger_dir(dir.path());
+    let fork = forked_ledger_dir(dir.path());
+    let g = genesis.to_str().unwrap();
+    let key = |i: u64| {
+        let p = dir.path().join(format!("k{i}.key"));
+        test_key(i).write_to(&p).unwrap();
+        p
+    };
+    let (k0, k1) = (key(0), key(1));
+    let checkpoint = |data: &Path, height: &str, k: &Path, name: &str| {
+        let out = dir.path().join(name);
+        let o = fedledger(&[
+            "checkpoint",
+            "--genesis",
+            g,
+            "--data-dir",
+            data.to_str().unwrap(),
+            "--height",
+            height,
+            "--key",
+            k.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ]);
+        assert!(o.status.success(), "{}", text(&o));
+        out
+    };
+    let old = checkpoint(&data, "3", &k0, "old.txt");
+    let new = checkpoint(&data, "6", &k1, "new.txt");
+    let forked = checkpoint(&fork, "6", &k0, "forked.txt");
+    let note = std::fs::read_to_string(&old).unwrap();
+    assert!(
+        note.starts_with("fedledger/") && note.contains("\n3\n"),
+        "{note}"
+    );
+    assert!(note.contains("\n\n\u{2014} fedledger/"), "{note}");
+    let consistency = |old: &Path, new: &Path, data: &Path| {
+        fedledger(&[
+            "consistency",
+            "--genesis",
+            g,
+            "--old",
+            old.to_str().unwrap(),
+            "--new",
+            new.to_str().unwrap(),
+            "--data-dir",
+            data.to_str().unwrap(),
+            "--json",
+        ])
+    };
+    let o = consistency(&old, &new, &data);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["consistent"], true);
+    assert_eq!(v["new"]["size"], 6);
+    // The forked history of the same length, signed by a member: named, exit 1.
+    for (a, b) in [(&old, &forked), (&new, &forked)] {
+        let o = consistency(a, b, &data);
+        assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        assert_eq!(v["consistent"], false);
+        assert!(
+            v["reason"].as_str().unwrap().contains("histories differ"),
+            "{v}"
+        );
+    }
+    // From the fork's side, this ledger's checkpoints are the odd ones out.
+    let o = consistency(&old, &forked, &fork);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    // A key that was never a member cannot sign; a forged checkpoint is unreadable.
+    let outsider = dir.path().join("x.key");
+    test_key(99).write_to(&outsider).unwrap();
+    let o = fedledger(&[
+        "checkpoint",
+        "--genesis",
+        g,
+        "--data-dir",
+        data.to_str().unwrap(),
+        "--key",
+        outsider.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("never been a member"), "{}", text(&o));
+    let forged = dir.path().join("forged.txt");
+    std::fs::write(&forged, note.replacen("\n3\n", "\n4\n", 1)).unwrap();
+    let o = consistency(&forged, &new, &data);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(
+        text(&o).contains("not a checkpoint signed by a member"),
+        "{}",
+        text(&o)
+    );
 }

@@ -4,6 +4,7 @@ pub mod audit;
 pub mod bench;
 pub mod bench_learning;
 pub mod block;
+pub mod checkpoint;
 pub mod deep_audit;
 pub mod encode;
 pub mod export;
