@@ -39,9 +39,11 @@ pub struct CheckpointArgs {
 /// Check that one signed checkpoint's history is a prefix of another's.
 ///
 /// Both checkpoints must be signed by members of this consortium. The consistency proof comes
-/// from a stored ledger (which must reach the newer size and is audited first). Exit status 0
-/// if consistent, 1 if not (naming what differs), 2 if an input is unreadable.
+/// from a stored ledger (which must reach the newer size and is audited first) or from a
+/// running node (`GET /consistency`). Exit status 0 if consistent, 1 if not (naming what
+/// differs), 2 if an input is unreadable.
 #[derive(Debug, clap::Args)]
+#[command(group(clap::ArgGroup::new("prover").required(true).multiple(false)))]
 pub struct ConsistencyArgs {
     /// The consortium's genesis file.
     #[arg(long, value_name = "FILE")]
@@ -52,8 +54,16 @@ pub struct ConsistencyArgs {
     /// The later signed checkpoint.
     #[arg(long, value_name = "FILE")]
     new: PathBuf,
-    #[command(flatten)]
-    source: LedgerSource,
+    /// Prove from a node's data directory (the node must be stopped).
+    #[arg(long, value_name = "DIR", group = "prover")]
+    data_dir: Option<PathBuf>,
+    /// Prove from an export written by `fedledger export` or `fedledger fetch`.
+    #[arg(long, value_name = "FILE", group = "prover")]
+    file: Option<PathBuf>,
+    /// Ask a running node for the proof (its status address, HOST:PORT). Signatures are then
+    /// checked against the genesis members only; members who joined later need --data-dir.
+    #[arg(long, value_name = "HOST:PORT", group = "prover")]
+    peer: Option<String>,
     /// Print the verdict, both checkpoints and the proof as JSON.
     #[arg(long)]
     json: bool,
@@ -159,10 +169,27 @@ fn read_checkpoint(
 /// Prove and check consistency between two checkpoints.
 pub fn consistency(a: ConsistencyArgs) -> anyhow::Result<ExitCode> {
     let genesis = Genesis::load(&a.genesis)?;
-    let h = history(&genesis, &a.source)?;
-    let (old, _) = read_checkpoint(&a.old, &h.chain_id, &h.members)?;
-    let (new, _) = read_checkpoint(&a.new, &h.chain_id, &h.members)?;
-    let verdict = judge(&h, &old, &new)?;
+    let chain_id = genesis.chain_id();
+    let (old, new, verdict) = match &a.peer {
+        Some(peer) => {
+            let members = ChainState::new(&genesis).validators().to_vec();
+            let (old, _) = read_checkpoint(&a.old, &chain_id, &members)?;
+            let (new, _) = read_checkpoint(&a.new, &chain_id, &members)?;
+            let verdict = judge_by_peer(peer, &old, &new)?;
+            (old, new, verdict)
+        }
+        None => {
+            let source = LedgerSource {
+                data_dir: a.data_dir.clone(),
+                file: a.file.clone(),
+            };
+            let h = history(&genesis, &source)?;
+            let (old, _) = read_checkpoint(&a.old, &chain_id, &h.members)?;
+            let (new, _) = read_checkpoint(&a.new, &chain_id, &h.members)?;
+            let verdict = judge(&h, &old, &new)?;
+            (old, new, verdict)
+        }
+    };
     if a.json {
         let cp = |c: &OpenedCheckpoint| {
             serde_json::json!({
@@ -195,6 +222,56 @@ pub fn consistency(a: ConsistencyArgs) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::from(1)
     })
+}
+
+/// What a node's `GET /consistency` answers.
+#[derive(Debug, serde::Deserialize)]
+struct PeerProof {
+    old_root: Digest,
+    new_root: Digest,
+    proof: Vec<Digest>,
+}
+
+/// As [`judge`], with the proof from a running node, which is not trusted: its roots must equal
+/// the checkpoints' and its proof is checked against them.
+fn judge_by_peer(
+    peer: &str,
+    old: &OpenedCheckpoint,
+    new: &OpenedCheckpoint,
+) -> anyhow::Result<Result<usize, String>> {
+    if old.size > new.size {
+        return Ok(Err(format!(
+            "the old checkpoint is larger (size {}) than the new one (size {}): swap --old and --new",
+            old.size, new.size
+        )));
+    }
+    if old.size == 0 {
+        return Ok(Ok(0));
+    }
+    let body = super::testnet::http_get(
+        peer,
+        &format!("/consistency?old={}&new={}", old.size, new.size),
+    )
+    .with_context(|| format!("asking {peer} for a consistency proof"))?;
+    let p: PeerProof = serde_json::from_str(&body)
+        .with_context(|| format!("{peer} answered something that is not a consistency proof"))?;
+    for (label, c, theirs) in [("old", old, &p.old_root), ("new", new, &p.new_root)] {
+        if *theirs != c.root {
+            return Ok(Err(format!(
+                "the {label} checkpoint's root at size {} is {}, {peer}'s is {}: the histories differ at or before height {}",
+                c.size,
+                c.root.short(),
+                theirs.short(),
+                c.size
+            )));
+        }
+    }
+    Ok(
+        match tlog::verify_consistency(old.size, &old.root, new.size, &new.root, &p.proof) {
+            Ok(()) => Ok(p.proof.len()),
+            Err(e) => Err(e.to_string()),
+        },
+    )
 }
 
 /// `Ok(proof length)` if `old` is a prefix of `new`, else what differs.

@@ -254,6 +254,7 @@ impl Node {
         // Re-sends go to every peer through gossip; at a quarter of the view timeout they swamp
         // larger consortia on small machines. Half the view timeout still lands before it fires.
         ccfg.retry_ms = (ccfg.view_timeout_ms / 2).max(1000);
+        let block_hashes: Vec<Digest> = blocks.iter().map(|b| b.header.hash()).collect();
         let consensus = Consensus::restore(
             ccfg,
             OrgKey::from_secret(key.secret_bytes(), key.name.clone()),
@@ -263,6 +264,7 @@ impl Node {
         )
         .map_err(|e| DaemonError::State(e.to_string()))?;
         let chain_id = consensus.chain().chain_id();
+        shared.transparency.append(&block_hashes, &chain_id, &key);
         let parse = |list: &[String]| -> Vec<libp2p::Multiaddr> {
             list.iter().filter_map(|a| a.parse().ok()).collect()
         };
@@ -532,6 +534,9 @@ impl Node {
             return Ok(());
         }
         self.store.append(&block)?;
+        self.shared
+            .transparency
+            .append(&[block.header.hash()], &self.chain_id, &self.key);
         let latency = self.round_started.elapsed().as_secs_f64();
         let summary = block.entries.iter().find_map(|e| match e {
             Entry::Summary(s) => Some(s.clone()),

@@ -1,4 +1,5 @@
-//! The routes: `GET /status`, `GET /metrics` (open), `POST /admit?org=ID` and `POST /leave`
+//! The routes: `GET /status`, `GET /metrics`, `GET /checkpoint`, `GET /consistency` (open),
+//! `POST /admit?org=ID` and `POST /leave`
 //! (behind [`super::guard`]).
 
 use super::guard::{self, AdminSettings};
@@ -43,11 +44,13 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/status", get(status))
         .route("/metrics", get(metrics_text))
+        .route("/checkpoint", get(checkpoint))
+        .route("/consistency", get(consistency))
         .merge(admin)
         .fallback(|| async {
             (
                 StatusCode::NOT_FOUND,
-                "GET /status, GET /metrics, POST /admit?org=ID, POST /leave\n",
+                "GET /status, GET /metrics, GET /checkpoint, GET /consistency?old=N&new=M, POST /admit?org=ID, POST /leave\n",
             )
         })
         .with_state(state)
@@ -67,6 +70,31 @@ async fn metrics_text(State(st): State<AppState>) -> Response {
         metrics::encode(&st.registry),
     )
         .into_response()
+}
+
+/// The latest checkpoint this node signed (a C2SP signed note), 404 before the first block.
+async fn checkpoint(State(st): State<AppState>) -> Response {
+    match st.shared.transparency.checkpoint() {
+        Some(note) => ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], note).into_response(),
+        None => (StatusCode::NOT_FOUND, "no block committed yet\n").into_response(),
+    }
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct ConsistencyQuery {
+    old: u64,
+    new: u64,
+}
+
+/// The RFC 6962 consistency proof between two sizes of this node's log, with both roots.
+async fn consistency(State(st): State<AppState>, Query(q): Query<ConsistencyQuery>) -> Response {
+    match st.shared.transparency.consistency(q.old, q.new) {
+        Ok(p) => match serde_json::to_string_pretty(&p) {
+            Ok(body) => ([(header::CONTENT_TYPE, "application/json")], body).into_response(),
+            Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, format!("{e}\n")).into_response(),
+        },
+        Err(e) => (StatusCode::BAD_REQUEST, format!("{e}\n")).into_response(),
+    }
 }
 
 /// Refuse the request unless [`guard::check`] passes; nothing behind it runs otherwise.

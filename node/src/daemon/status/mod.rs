@@ -12,6 +12,7 @@ pub mod listener;
 pub mod metrics;
 pub mod shared;
 pub mod token;
+pub mod transparency;
 pub mod types;
 
 pub use guard::AdminSettings;

@@ -43,6 +43,8 @@ pub struct Shared {
     /// Round latency, start to local commit (a live histogram: buckets cannot be rebuilt from
     /// a sum and a count at scrape time).
     round_seconds: Histogram,
+    /// The block log and the latest checkpoint this node signed.
+    pub transparency: super::transparency::Transparency,
 }
 
 impl Default for Shared {
@@ -53,6 +55,7 @@ impl Default for Shared {
             network: Arc::default(),
             // 50 ms .. ~100 s: a loopback round takes ~0.1 s, a slow consortium tens of seconds.
             round_seconds: Histogram::new(exponential_buckets(0.05, 2.0, 12)),
+            transparency: Default::default(),
         }
     }
 }

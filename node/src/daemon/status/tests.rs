@@ -300,3 +300,49 @@ fn remote_admin_is_a_documented_config_key_off_by_default() {
     let example = include_str!("../../../../configs/node.example.toml");
     assert!(example.contains("allow_remote_admin = false"));
 }
+
+#[tokio::test]
+async fn checkpoint_and_consistency_are_served_and_verify() {
+    let (shared, addr) = start(Limits::default()).await;
+    let get = |path: &str| {
+        let head = format!("GET {path} HTTP/1.1\r\nHost: {addr}");
+        async move { request(addr, &head).await }
+    };
+    let (code, _) = get("/checkpoint").await;
+    assert_eq!(code, 404, "no block yet");
+    let chain = fedledger_ledger::Digest::of(b"chain");
+    let key = fedledger_ledger::OrgKey::generate("node");
+    let hashes: Vec<fedledger_ledger::Digest> = (0u8..9)
+        .map(|i| fedledger_ledger::Digest::of(&[i]))
+        .collect();
+    shared.transparency.append(&hashes[..4], &chain, &key);
+    let (_, old_note) = get("/checkpoint").await;
+    shared.transparency.append(&hashes[4..], &chain, &key);
+    let (code, new_note) = get("/checkpoint").await;
+    assert_eq!(code, 200, "{new_note}");
+    let members = [key.id()];
+    let old =
+        fedledger_ledger::tlog::open_checkpoint(old_note.as_bytes(), &chain, &members).unwrap();
+    let new =
+        fedledger_ledger::tlog::open_checkpoint(new_note.as_bytes(), &chain, &members).unwrap();
+    assert_eq!((old.size, new.size), (4, 9));
+    let (code, body) = get("/consistency?old=4&new=9").await;
+    assert_eq!(code, 200, "{body}");
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let proof: Vec<fedledger_ledger::Digest> = v["proof"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h.as_str().unwrap().parse().unwrap())
+        .collect();
+    assert_eq!(v["old_root"], old.root.to_hex());
+    fedledger_ledger::tlog::verify_consistency(4, &old.root, 9, &new.root, &proof).unwrap();
+    for bad in [
+        "/consistency?old=0&new=9",
+        "/consistency?old=5&new=10",
+        "/consistency?old=x&new=2",
+    ] {
+        let (code, _) = get(bad).await;
+        assert_eq!(code, 400, "{bad}");
+    }
+}

@@ -1,0 +1,83 @@
+//! The node's ledger as a transparency log: its block hashes and the latest checkpoint it
+//! signed, shared with the status listener for `GET /checkpoint` and `GET /consistency`.
+
+use fedledger_ledger::tlog::{self, BlockLog};
+use fedledger_ledger::{Digest, OrgKey};
+use std::sync::{Arc, RwLock};
+
+/// The log and the latest signed checkpoint; the node loop writes, the listener reads.
+#[derive(Debug, Clone, Default)]
+pub struct Transparency {
+    inner: Arc<RwLock<State>>,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    log: BlockLog,
+    /// The signed note of the checkpoint at the log's size.
+    checkpoint: Option<String>,
+}
+
+/// A consistency proof between two sizes of the node's log, with both roots.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ConsistencyProof {
+    /// The smaller size.
+    pub old_size: u64,
+    /// Its root (hex).
+    pub old_root: String,
+    /// The larger size.
+    pub new_size: u64,
+    /// Its root (hex).
+    pub new_root: String,
+    /// The RFC 6962 proof, hashes in hex.
+    pub proof: Vec<String>,
+}
+
+impl Transparency {
+    /// Append committed blocks' hashes, then sign the checkpoint at the new size with `key`.
+    pub fn append(&self, block_hashes: &[Digest], chain_id: &Digest, key: &OrgKey) {
+        let Ok(mut st) = self.inner.write() else {
+            return;
+        };
+        for h in block_hashes {
+            st.log.append(h);
+        }
+        let size = st.log.size();
+        if size == 0 {
+            return;
+        }
+        match tlog::sign_checkpoint(chain_id, &st.log, size, &[key]) {
+            Ok(note) => st.checkpoint = Some(note),
+            Err(e) => {
+                tracing::warn!(target: super::TARGET, size, error = %e, "could not sign a checkpoint")
+            }
+        }
+    }
+
+    /// The latest signed checkpoint, if any block is committed.
+    pub fn checkpoint(&self) -> Option<String> {
+        self.inner.read().ok().and_then(|s| s.checkpoint.clone())
+    }
+
+    /// The consistency proof from `old` to `new` (1 <= old <= new <= size), or why not.
+    pub fn consistency(&self, old: u64, new: u64) -> Result<ConsistencyProof, String> {
+        let st = self
+            .inner
+            .read()
+            .map_err(|_| "the log is unavailable".to_string())?;
+        let proof = st.log.consistency(old, new).map_err(|e| e.to_string())?;
+        let root = |n| {
+            st.log
+                .root(n)
+                .map(|r| r.to_hex())
+                .map_err(|e| e.to_string())
+        };
+        Ok(ConsistencyProof {
+            old_size: old,
+            old_root: root(old)?,
+            new_size: new,
+            new_root: root(new)?,
+            proof: proof.iter().map(Digest::to_hex).collect(),
+        })
+    }
+}
