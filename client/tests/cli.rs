@@ -609,3 +609,110 @@ fn checkpoints_are_consistent_along_one_history_and_a_fork_is_named() {
         text(&o)
     );
 }
+
+#[test]
+fn audit_since_verifies_only_the_new_blocks_and_catches_a_rewrite() {
+    let dir = tempfile::tempdir().unwrap();
+    let (data, genesis, mut chain) = ledger_dir(dir.path());
+    let fork = forked_ledger_dir(dir.path());
+    let g = genesis.to_str().unwrap();
+    let state = dir.path().join("auditor.state");
+    let st = state.to_str().unwrap();
+    let audit = |extra: &[&str], data: &Path| {
+        let mut args = vec![
+            "audit",
+            "--genesis",
+            g,
+            "--data-dir",
+            data.to_str().unwrap(),
+            "--json",
+        ];
+        args.extend_from_slice(extra);
+        let o = fedledger(&args);
+        let v: serde_json::Value =
+            serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(&o)));
+        (o.status.code(), v)
+    };
+    let (code, v) = audit(&["--save-state", st], &data);
+    assert_eq!(code, Some(0), "{v}");
+    assert_eq!(v["incremental"]["from"], 0);
+    assert_eq!(v["incremental"]["verified"], 6);
+    let at6 = dir.path().join("at6.state");
+    std::fs::copy(&state, &at6).unwrap();
+
+    // The consortium goes on: four more blocks.
+    {
+        let store = SledStore::open(&data.join(LEDGER_SUBDIR)).unwrap();
+        for _ in 0..4 {
+            store.append(&chain.next_block()).unwrap();
+        }
+    }
+    let (code, v) = audit(&["--since", st], &data);
+    assert_eq!(code, Some(0), "{v}");
+    assert_eq!(v["incremental"]["from"], 6);
+    assert_eq!(v["incremental"]["verified"], 4);
+    let cp = v["incremental"]["checkpoint"].as_str().unwrap();
+    assert!(
+        cp.starts_with("fedledger/") && cp.contains("\n10\n"),
+        "{cp}"
+    );
+    // The report is the whole chain's, as a full audit gives it.
+    let (_, full) = audit(&[], &data);
+    assert_eq!(v["report"], full["report"]);
+    let (code, v) = audit(&["--since", st], &data);
+    assert_eq!(
+        (code, v["incremental"]["verified"].clone()),
+        (Some(0), 0.into())
+    );
+
+    // The same from an export file.
+    let export = dir.path().join("ledger.fedledger");
+    let o = fedledger(&[
+        "export",
+        "--data-dir",
+        data.to_str().unwrap(),
+        "--out",
+        export.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let a6 = at6.to_str().unwrap();
+    let o = fedledger(&[
+        "audit",
+        "--genesis",
+        g,
+        "--file",
+        export.to_str().unwrap(),
+        "--since",
+        a6,
+        "--save-state",
+        st,
+        "--json",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["incremental"]["verified"], 4);
+    assert_eq!(v["report"], full["report"]);
+
+    // Another history under the block verified at 6: a rewrite, and the state is kept.
+    let before = std::fs::read(&at6).unwrap();
+    let (code, v) = audit(&["--since", a6], &fork);
+    assert_eq!(code, Some(1), "{v}");
+    assert_eq!(v["violation"]["rule"], "rewrite");
+    assert_eq!(v["violation"]["height"], 6);
+    assert!(v["incremental"]["state_file"].is_null());
+    assert_eq!(std::fs::read(&at6).unwrap(), before);
+
+    // A damaged state file is an error (exit 2), not a verdict.
+    std::fs::write(&state, b"fedledger-audit1garbage").unwrap();
+    let o = fedledger(&[
+        "audit",
+        "--genesis",
+        g,
+        "--data-dir",
+        data.to_str().unwrap(),
+        "--since",
+        st,
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("auditor state"), "{}", text(&o));
+}

@@ -38,6 +38,16 @@ pub struct Args {
     /// A node's data directory to read update bytes from (with --deep and --file).
     #[arg(long, value_name = "DIR", requires = "deep")]
     blobs: Option<PathBuf>,
+    /// Verify only the blocks after the auditor state in FILE (written by an earlier
+    /// `--save-state`), and update FILE when they are valid. The block FILE ended at must
+    /// still be in the ledger, or the history was rewritten (rule `rewrite`, exit 1). The
+    /// report still covers the whole chain: the state carries the earlier blocks' totals.
+    #[arg(long, value_name = "FILE", conflicts_with = "deep")]
+    since: Option<PathBuf>,
+    /// Write the auditor state after the last verified block to FILE (for a later `--since`;
+    /// with `--since`, instead of updating that file).
+    #[arg(long, value_name = "FILE", conflicts_with = "deep")]
+    save_state: Option<PathBuf>,
 }
 
 /// The JSON document `--json` prints.
@@ -50,6 +60,21 @@ struct AuditJson<'a> {
     rounds: Vec<RoundLine>,
     #[serde(skip_serializing_if = "Option::is_none")]
     deep: Option<super::deep_audit::DeepReport>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    incremental: Option<IncrementalJson>,
+}
+
+/// `--since` / `--save-state`: what was verified this time and where the state went.
+#[derive(Debug, Serialize)]
+struct IncrementalJson {
+    /// Height of the state the audit started from (0: the genesis).
+    from: u64,
+    /// Blocks verified this time.
+    verified: u64,
+    /// The state file written (absent when the ledger was invalid: the old state is kept).
+    state_file: Option<String>,
+    /// The unsigned C2SP checkpoint of the verified log.
+    checkpoint: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -122,7 +147,41 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
             eprint!("\raudited {} / {} blocks", s.height(), total);
         }
     };
-    let outcome: AuditOutcome = if let Some(store) = &store {
+    let incremental = match (&a.since, &a.save_state) {
+        (None, None) => None,
+        (since, _) => {
+            let state = match since {
+                Some(p) => super::audit_since::read_state(p)?,
+                None => fedledger_ledger::verify::AuditorState::genesis(&genesis),
+            };
+            Some(super::audit_since::run(
+                &genesis,
+                store.as_ref(),
+                &a.source,
+                state,
+                &mut on_block,
+            )?)
+        }
+    };
+    let mut incremental_json = None;
+    let outcome: AuditOutcome = if let Some(inc) = incremental {
+        let valid = inc.outcome.violation.is_none();
+        let target = a.save_state.as_ref().or(a.since.as_ref());
+        let written = match target {
+            Some(path) if valid => {
+                super::audit_since::write_state(path, &inc.state)?;
+                Some(path.display().to_string())
+            }
+            _ => None,
+        };
+        incremental_json = Some(IncrementalJson {
+            from: inc.from,
+            verified: inc.state.height().saturating_sub(inc.from),
+            state_file: written,
+            checkpoint: inc.state.checkpoint(),
+        });
+        inc.outcome
+    } else if let Some(store) = &store {
         audit(&genesis, store.blocks(1), &mut on_block)
     } else {
         let path = a
@@ -158,9 +217,13 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
             report: &outcome.report,
             rounds: lines,
             deep,
+            incremental: incremental_json,
         })?;
     } else {
         print_human(&outcome, &lines, a.rounds);
+        if let Some(i) = &incremental_json {
+            print_incremental(i);
+        }
         if let Some(d) = &deep {
             super::deep_audit::print_deep(d);
         }
@@ -273,6 +336,32 @@ fn print_human(o: &AuditOutcome, lines: &[RoundLine], rounds: bool) {
                     .unwrap_or_else(|| "-".into()),
             );
         }
+    }
+}
+
+fn print_incremental(i: &IncrementalJson) {
+    println!();
+    println!(
+        "  incremental   {} new blocks verified after height {} ({})",
+        i.verified,
+        i.from,
+        if i.from == 0 {
+            "no earlier state".to_string()
+        } else {
+            "earlier blocks by the saved auditor state".to_string()
+        }
+    );
+    match &i.state_file {
+        Some(f) => println!("  state saved   {f}"),
+        None => println!("  state         not updated (the ledger is not valid)"),
+    }
+    if let Some(c) = &i.checkpoint {
+        let mut lines = c.lines().skip(1);
+        println!(
+            "  checkpoint    size {} root {}",
+            lines.next().unwrap_or("?"),
+            lines.next().unwrap_or("?")
+        );
     }
 }
 

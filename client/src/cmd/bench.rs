@@ -50,6 +50,10 @@ pub enum Command {
     /// whole. --compare-whole also times the old way (every update decoded whole first) in the
     /// same process.
     Round(RoundArgs),
+    /// Time a full audit of a synthetic ledger (--blocks blocks, --members signed updates,
+    /// spends and votes each) against an incremental audit (`audit --since`) of its last --tail
+    /// blocks from a saved auditor state, median of --runs, in the same process.
+    Audit(super::bench_audit::AuditArgs),
 }
 
 /// Arguments of `bench round`.
@@ -118,6 +122,7 @@ pub fn run(c: Command) -> anyhow::Result<ExitCode> {
     match c {
         Command::Learning(a) => super::bench_learning::run(*a),
         Command::Round(a) => round(a),
+        Command::Audit(a) => super::bench_audit::run(a),
         Command::Aggregate(a) => {
             if a.updates == 0 || a.dim == 0 || a.runs == 0 {
                 anyhow::bail!("--updates, --dim and --runs must be at least 1");

@@ -1,7 +1,9 @@
 //! One module per subcommand.
 
 pub mod audit;
+mod audit_since;
 pub mod bench;
+mod bench_audit;
 pub mod bench_learning;
 pub mod block;
 pub mod checkpoint;

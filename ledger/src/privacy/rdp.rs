@@ -45,6 +45,13 @@ impl RdpCurve {
         }
     }
 
+    /// The curve with these values (one per order, each `>= 0` or `+inf`), as [`Self::values`]
+    /// gave them; `None` for anything else.
+    pub fn from_values(values: &[f64]) -> Option<Self> {
+        let values: [f64; NUM_ORDERS] = values.try_into().ok()?;
+        values.iter().all(|v| *v >= 0.0).then_some(Self { values })
+    }
+
     /// The curve of a release without privacy: `+inf` at every order.
     pub fn infinite() -> Self {
         Self {

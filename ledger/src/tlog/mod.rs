@@ -10,11 +10,13 @@
 //! tlog`), whose consistency and audit paths are RFC 6962's.
 
 mod checkpoint;
+mod frontier;
 
 pub use checkpoint::{
     checkpoint_text, cosign, open_checkpoint, origin, sign_checkpoint, OpenedCheckpoint,
     MAX_NOTE_BYTES,
 };
+pub use frontier::Frontier;
 
 use crate::digest::Digest;
 use crate::error::LedgerError;

@@ -6,6 +6,7 @@ use super::state::ChainState;
 use super::{AuditReport, Violation};
 use crate::block::Block;
 use crate::genesis::Genesis;
+
 use rayon::prelude::*;
 
 /// Blocks prepared in parallel at a time.
@@ -24,12 +25,25 @@ pub struct AuditOutcome {
 
 /// Verify every block `source` yields. `on_block` sees each block after it verified (for per-round
 /// tables, charts, progress); the source yields `Err` for blocks that cannot be read.
-pub fn audit<I, F>(genesis: &Genesis, source: I, mut on_block: F) -> AuditOutcome
+pub fn audit<I, F>(genesis: &Genesis, source: I, on_block: F) -> AuditOutcome
 where
     I: IntoIterator<Item = Result<Block, Violation>>,
     F: FnMut(&Block, &ChainState),
 {
-    let mut state = ChainState::new(genesis);
+    audit_from(ChainState::new(genesis), source, on_block).0
+}
+
+/// As [`audit`], from `state` on: `source` yields the blocks after `state.height()`. Returns
+/// the state after the last verified block too (before the first violation, if any).
+pub fn audit_from<I, F>(
+    mut state: ChainState,
+    source: I,
+    mut on_block: F,
+) -> (AuditOutcome, ChainState)
+where
+    I: IntoIterator<Item = Result<Block, Violation>>,
+    F: FnMut(&Block, &ChainState),
+{
     let chain_id = state.chain_id();
     let mut iter = source.into_iter();
     let mut window: Vec<Block> = Vec::with_capacity(WINDOW);
@@ -49,10 +63,15 @@ where
             }
         }
         let exhausted = window.len() < WINDOW;
-        // Chunks of blocks share one signature batch; chunks run on all cores.
+        // Chunks of blocks share one signature batch; chunks run on all cores. A short window
+        // (the tail of a ledger, an incremental audit) is cut finer so every core gets a share.
+        let chunk = window
+            .len()
+            .div_ceil(rayon::current_num_threads().max(1) * 8)
+            .clamp(1, SIGNATURE_CHUNK);
         let mut chunks: Vec<Vec<Block>> = Vec::new();
         while !window.is_empty() {
-            let rest = window.split_off(window.len().min(SIGNATURE_CHUNK));
+            let rest = window.split_off(window.len().min(chunk));
             chunks.push(std::mem::replace(&mut window, rest));
         }
         let prepared: Vec<PreparedBlock> = chunks
@@ -61,24 +80,33 @@ where
             .collect();
         for p in prepared {
             if let Err(v) = state.apply_prepared(&p) {
-                return AuditOutcome {
-                    report: state.report(),
-                    violation: Some(v),
-                };
+                return (
+                    AuditOutcome {
+                        report: state.report(),
+                        violation: Some(v),
+                    },
+                    state,
+                );
             }
             on_block(&p.block, &state);
         }
         if let Some(v) = read_error {
-            return AuditOutcome {
-                report: state.report(),
-                violation: Some(v),
-            };
+            return (
+                AuditOutcome {
+                    report: state.report(),
+                    violation: Some(v),
+                },
+                state,
+            );
         }
         if exhausted {
-            return AuditOutcome {
-                report: state.report(),
-                violation: None,
-            };
+            return (
+                AuditOutcome {
+                    report: state.report(),
+                    violation: None,
+                },
+                state,
+            );
         }
     }
 }

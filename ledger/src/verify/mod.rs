@@ -43,6 +43,9 @@ pub enum Rule {
     Export,
     /// A recomputed aggregate does not match the committed model hash (deep audit).
     Model,
+    /// A block an auditor verified before is not in the ledger any more: the history was
+    /// rewritten (incremental audit).
+    Rewrite,
 }
 
 impl Rule {
@@ -67,6 +70,7 @@ impl Rule {
             Rule::Range => "range",
             Rule::Export => "export",
             Rule::Model => "model",
+            Rule::Rewrite => "rewrite",
         }
     }
 }
@@ -103,12 +107,14 @@ mod audit;
 mod certificate;
 mod prepare;
 mod report;
+mod since;
 mod state;
 mod validators;
 
-pub use audit::{audit, AuditOutcome};
+pub use audit::{audit, audit_from, AuditOutcome};
 pub use certificate::verify_certificate;
 pub use prepare::{prepare, prepare_many, PreparedBlock};
 pub use report::{AuditReport, MemberReport, MembershipEvent};
-pub use state::{ChainState, EPSILON_TOLERANCE};
+pub use since::{audit_since, AuditorState, SinceOutcome, MAX_STATE_BYTES};
+pub use state::{ChainSnapshot, ChainState, MemberSnapshot, EPSILON_TOLERANCE};
 pub use validators::ValidatorSet;

@@ -69,7 +69,7 @@ pub struct MemberReport {
 }
 
 /// A recorded membership change.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct MembershipEvent {
     /// The block that recorded it.
     pub height: u64,

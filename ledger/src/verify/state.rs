@@ -17,6 +17,9 @@ use crate::privacy::{self, Converter, DpPlanTarget, RdpCache, RdpCurve};
 use std::cell::RefCell;
 use std::collections::{BTreeMap, HashSet};
 
+mod snapshot;
+pub use snapshot::{ChainSnapshot, MemberSnapshot};
+
 /// Relative tolerance between a recorded cumulative epsilon and the recomputed one. The accountant
 /// is bit-identical across machines, so our own nodes agree exactly; the tolerance lets independent
 /// verifiers (other languages) produce ledgers this one accepts.

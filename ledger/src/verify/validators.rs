@@ -25,6 +25,28 @@ impl ValidatorSet {
         }
     }
 
+    /// The set as plain data: in force (sorted) and pending by effective height.
+    pub(super) fn parts(&self) -> (Vec<OrgId>, Vec<(u64, Vec<(OrgId, bool)>)>) {
+        let pending = self.pending.iter().map(|(h, c)| (*h, c.clone())).collect();
+        (self.current.clone(), pending)
+    }
+
+    /// Rebuild from [`Self::parts`]; `current` must be sorted and free of repeats.
+    pub(super) fn from_parts(
+        f: u32,
+        current: Vec<OrgId>,
+        pending: Vec<(u64, Vec<(OrgId, bool)>)>,
+    ) -> Option<Self> {
+        if current.windows(2).any(|w| w[0] >= w[1]) {
+            return None;
+        }
+        Some(ValidatorSet {
+            f,
+            current,
+            pending: pending.into_iter().collect(),
+        })
+    }
+
     /// Validators in force, sorted by id.
     pub fn members(&self) -> &[OrgId] {
         &self.current
