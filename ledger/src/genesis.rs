@@ -35,6 +35,65 @@ pub struct Genesis {
     pub rounds: RoundPolicy,
     /// Founding members. Sorted by id in the canonical form.
     pub members: Vec<MemberSpec>,
+    /// Witnesses whose cosignatures of checkpoints an audit requires (`[transparency]`).
+    /// Absent from the canonical encoding when unset, so chain ids of genesis files without it
+    /// are unchanged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transparency: Option<TransparencyPolicy>,
+}
+
+/// Most witnesses a genesis may name.
+pub const MAX_WITNESSES: usize = 64;
+
+/// `[transparency]`: the independent witnesses of the consortium's log.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TransparencyPolicy {
+    /// C2SP verifier keys (`<name>+<key id>+<base64(0x04 || Ed25519 key)>`) of the witnesses,
+    /// as `fedledger monitor --print-vkey` prints them.
+    pub witnesses: Vec<String>,
+    /// How many of them must cosign a checkpoint for an audit to accept it (default: all).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub witness_quorum: Option<u32>,
+}
+
+impl TransparencyPolicy {
+    /// The witnesses' keys (validated by [`Genesis::validate`]).
+    pub fn witness_keys(&self) -> Vec<crate::tlog::WitnessKey> {
+        self.witnesses
+            .iter()
+            .filter_map(|v| crate::tlog::WitnessKey::parse_vkey(v).ok())
+            .collect()
+    }
+
+    /// Cosignatures an audit requires.
+    pub fn quorum(&self) -> usize {
+        self.witness_quorum
+            .map_or(self.witnesses.len(), |q| q as usize)
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        if self.witnesses.is_empty() || self.witnesses.len() > MAX_WITNESSES {
+            return Err(format!(
+                "transparency.witnesses must name 1 to {MAX_WITNESSES} witnesses"
+            ));
+        }
+        let mut names = std::collections::BTreeSet::new();
+        for v in &self.witnesses {
+            let w = crate::tlog::WitnessKey::parse_vkey(v)
+                .map_err(|e| format!("transparency.witnesses: {e}"))?;
+            if !names.insert(w.name) {
+                return Err("transparency.witnesses: a witness name appears twice".into());
+            }
+        }
+        if !(1..=self.witnesses.len()).contains(&self.quorum()) {
+            return Err(format!(
+                "transparency.witness_quorum must be 1 to {} (the witnesses named)",
+                self.witnesses.len()
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// The largest model a genesis may declare, in f32 parameters (1 GiB of weights): keeps a hostile
@@ -400,6 +459,10 @@ impl Genesis {
         }
         if self.rounds.membership_delay == 0 {
             return bad("rounds.membership_delay must be at least 1".into());
+        }
+        if let Some(t) = &self.transparency {
+            t.validate()
+                .map_err(|reason| LedgerError::InvalidGenesis { reason })?;
         }
         Ok(())
     }

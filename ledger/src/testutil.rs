@@ -64,6 +64,7 @@ pub fn test_genesis(n: usize, f: u32, rule: &str, epsilon_max: f64) -> Genesis {
             max_rounds: 0,
         },
         members,
+        transparency: None,
     }
 }
 

@@ -48,6 +48,12 @@ pub struct Args {
     /// with `--since`, instead of updating that file).
     #[arg(long, value_name = "FILE", conflicts_with = "deep")]
     save_state: Option<PathBuf>,
+    /// A signed checkpoint (C2SP note, e.g. from `fedledger monitor` or a node's
+    /// /checkpoint): the ledger's root at its size must be the checkpoint's, and when the
+    /// genesis names witnesses (`[transparency]`) enough of them must have cosigned it; the
+    /// audit of such a consortium requires one (rule `checkpoint`, exit 1).
+    #[arg(long, value_name = "FILE")]
+    checkpoint: Option<PathBuf>,
 }
 
 /// The JSON document `--json` prints.
@@ -62,6 +68,8 @@ struct AuditJson<'a> {
     deep: Option<super::deep_audit::DeepReport>,
     #[serde(skip_serializing_if = "Option::is_none")]
     incremental: Option<IncrementalJson>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    checkpoint: Option<super::audit_checkpoint::CheckpointJson>,
 }
 
 /// `--since` / `--save-state`: what was verified this time and where the state went.
@@ -132,7 +140,20 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     } else {
         None
     };
+    let since_state = a
+        .since
+        .as_deref()
+        .map(super::audit_since::read_state)
+        .transpose()?;
+    let mut checkpoint = super::audit_checkpoint::CheckpointCheck::new(
+        a.checkpoint.as_deref(),
+        since_state
+            .as_ref()
+            .map(|s| s.log.clone())
+            .unwrap_or_default(),
+    )?;
     let mut on_block = |b: &Block, s: &ChainState| {
+        checkpoint.on_block(&s.tip_hash());
         if a.rounds {
             lines.push(round_line(b));
         }
@@ -147,13 +168,11 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
             eprint!("\raudited {} / {} blocks", s.height(), total);
         }
     };
-    let incremental = match (&a.since, &a.save_state) {
+    let incremental = match (since_state, &a.save_state) {
         (None, None) => None,
         (since, _) => {
-            let state = match since {
-                Some(p) => super::audit_since::read_state(p)?,
-                None => fedledger_ledger::verify::AuditorState::genesis(&genesis),
-            };
+            let state =
+                since.unwrap_or_else(|| fedledger_ledger::verify::AuditorState::genesis(&genesis));
             Some(super::audit_since::run(
                 &genesis,
                 store.as_ref(),
@@ -164,7 +183,7 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         }
     };
     let mut incremental_json = None;
-    let outcome: AuditOutcome = if let Some(inc) = incremental {
+    let mut outcome: AuditOutcome = if let Some(inc) = incremental {
         let valid = inc.outcome.violation.is_none();
         let target = a.save_state.as_ref().or(a.since.as_ref());
         let written = match target {
@@ -208,6 +227,10 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     }
     let deep = deep.map(super::deep_audit::DeepAudit::finish);
     let deep_ok = deep.as_ref().is_none_or(|d| d.mismatches.is_empty());
+    let (checkpoint_json, checkpoint_violation) = checkpoint.finish(&genesis, &outcome.report)?;
+    if outcome.violation.is_none() {
+        outcome.violation = checkpoint_violation;
+    }
     let valid = outcome.violation.is_none();
     if a.json {
         super::print_json(&AuditJson {
@@ -218,11 +241,24 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
             rounds: lines,
             deep,
             incremental: incremental_json,
+            checkpoint: checkpoint_json,
         })?;
     } else {
         print_human(&outcome, &lines, a.rounds);
         if let Some(i) = &incremental_json {
             print_incremental(i);
+        }
+        if let Some(c) = &checkpoint_json {
+            println!();
+            println!(
+                "  checkpoint    size {} root {} signed by {} member(s), cosigned by {} of {} required witness(es){}",
+                c.size,
+                &c.root[..16],
+                c.signers.len(),
+                c.cosigned_by.len(),
+                c.required,
+                if c.matches_ledger { "; the ledger matches it" } else { "" }
+            );
         }
         if let Some(d) = &deep {
             super::deep_audit::print_deep(d);

@@ -197,6 +197,7 @@ pub fn run(c: Command) -> anyhow::Result<ExitCode> {
                     max_rounds: a.max_rounds,
                 },
                 members,
+                transparency: None,
             };
             // Round-trip through the parser so what we write is exactly what nodes will accept.
             let g = Genesis::from_toml(&g.to_toml())?;

@@ -1,6 +1,7 @@
 //! One module per subcommand.
 
 pub mod audit;
+mod audit_checkpoint;
 mod audit_since;
 pub mod bench;
 mod bench_audit;

@@ -100,6 +100,7 @@ impl LedgerWriter {
                 max_rounds: u64::from(cfg.rounds),
             },
             members,
+            transparency: None,
         };
         let genesis = Genesis::from_toml(&genesis.to_toml())
             .context("this simulation cannot be a consortium")?;

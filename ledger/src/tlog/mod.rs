@@ -10,12 +10,14 @@
 //! tlog`), whose consistency and audit paths are RFC 6962's.
 
 mod checkpoint;
+mod cosignature;
 mod frontier;
 
 pub use checkpoint::{
     checkpoint_text, cosign, open_checkpoint, origin, sign_checkpoint, OpenedCheckpoint,
     MAX_NOTE_BYTES,
 };
+pub use cosignature::{add_cosignature, cosignatures, Cosigned, WitnessKey, MAX_WITNESS_NAME};
 pub use frontier::Frontier;
 
 use crate::digest::Digest;

@@ -46,6 +46,9 @@ pub enum Rule {
     /// A block an auditor verified before is not in the ledger any more: the history was
     /// rewritten (incremental audit).
     Rewrite,
+    /// The ledger is not the history a signed checkpoint states (another root at its size, or
+    /// fewer blocks), or the checkpoint lacks the witness cosignatures the genesis requires.
+    Checkpoint,
 }
 
 impl Rule {
@@ -71,6 +74,7 @@ impl Rule {
             Rule::Export => "export",
             Rule::Model => "model",
             Rule::Rewrite => "rewrite",
+            Rule::Checkpoint => "checkpoint",
         }
     }
 }

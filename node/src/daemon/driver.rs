@@ -265,6 +265,7 @@ impl Node {
         .map_err(|e| DaemonError::State(e.to_string()))?;
         let chain_id = consensus.chain().chain_id();
         shared.transparency.append(&block_hashes, &chain_id, &key);
+        shared.transparency.attach_store(store.clone());
         let parse = |list: &[String]| -> Vec<libp2p::Multiaddr> {
             list.iter().filter_map(|a| a.parse().ok()).collect()
         };

@@ -74,6 +74,7 @@ pub fn sim_genesis(n: usize, f: u32, collect_timeout_ms: u64, view_timeout_ms: u
             max_rounds: 0,
         },
         members,
+        transparency: None,
     }
 }
 

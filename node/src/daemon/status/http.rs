@@ -1,4 +1,5 @@
-//! The routes: `GET /status`, `GET /metrics`, `GET /checkpoint`, `GET /consistency` (open),
+//! The routes: `GET /status`, `GET /metrics`, `GET /checkpoint`, `GET /consistency`,
+//! `GET /blocks` (open),
 //! `POST /admit?org=ID` and `POST /leave`
 //! (behind [`super::guard`]).
 
@@ -46,11 +47,12 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(metrics_text))
         .route("/checkpoint", get(checkpoint))
         .route("/consistency", get(consistency))
+        .route("/blocks", get(blocks))
         .merge(admin)
         .fallback(|| async {
             (
                 StatusCode::NOT_FOUND,
-                "GET /status, GET /metrics, GET /checkpoint, GET /consistency?old=N&new=M, POST /admit?org=ID, POST /leave\n",
+                "GET /status, GET /metrics, GET /checkpoint, GET /consistency?old=N&new=M, GET /blocks?from=H&max=N, POST /admit?org=ID, POST /leave\n",
             )
         })
         .with_state(state)
@@ -94,6 +96,36 @@ async fn consistency(State(st): State<AppState>, Query(q): Query<ConsistencyQuer
             Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, format!("{e}\n")).into_response(),
         },
         Err(e) => (StatusCode::BAD_REQUEST, format!("{e}\n")).into_response(),
+    }
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct BlocksQuery {
+    from: u64,
+    #[serde(default = "default_max")]
+    max: u64,
+}
+
+fn default_max() -> u64 {
+    super::transparency::MAX_BLOCKS_PER_REQUEST
+}
+
+/// Committed blocks from `from` on, each as a 4-byte big-endian length and the block's
+/// canonical bytes (`application/octet-stream`); empty past the tip. Monitors verify them.
+async fn blocks(State(st): State<AppState>, Query(q): Query<BlocksQuery>) -> Response {
+    let t = st.shared.transparency.clone();
+    match tokio::task::spawn_blocking(move || t.blocks(q.from, q.max)).await {
+        Ok(Ok(blocks)) => {
+            let mut body = Vec::with_capacity(blocks.iter().map(|b| b.len() + 4).sum());
+            for b in &blocks {
+                // A block is at most MAX_ENCODED_LEN (64 MiB) bytes: its length fits.
+                body.extend_from_slice(&u32::try_from(b.len()).unwrap_or(u32::MAX).to_be_bytes());
+                body.extend_from_slice(b);
+            }
+            ([(header::CONTENT_TYPE, "application/octet-stream")], body).into_response()
+        }
+        Ok(Err(e)) => (StatusCode::BAD_REQUEST, format!("{e}\n")).into_response(),
+        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, format!("{e}\n")).into_response(),
     }
 }
 

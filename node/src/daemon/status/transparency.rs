@@ -1,14 +1,23 @@
 //! The node's ledger as a transparency log: its block hashes and the latest checkpoint it
-//! signed, shared with the status listener for `GET /checkpoint` and `GET /consistency`.
+//! signed, shared with the status listener for `GET /checkpoint`, `GET /consistency` and
+//! `GET /blocks` (what monitors verify incrementally).
 
+use fedledger_ledger::store::{LedgerStore, SledStore};
 use fedledger_ledger::tlog::{self, BlockLog};
 use fedledger_ledger::{Digest, OrgKey};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, OnceLock, RwLock};
+
+/// Most blocks one `GET /blocks` returns.
+pub const MAX_BLOCKS_PER_REQUEST: u64 = 256;
+/// A `GET /blocks` answer stops adding blocks past this many bytes (it always has one).
+pub const MAX_BLOCKS_BYTES: usize = 16 * 1024 * 1024;
 
 /// The log and the latest signed checkpoint; the node loop writes, the listener reads.
 #[derive(Debug, Clone, Default)]
 pub struct Transparency {
     inner: Arc<RwLock<State>>,
+    /// The ledger, for serving committed blocks (set once the node opened it).
+    store: Arc<OnceLock<SledStore>>,
 }
 
 #[derive(Debug, Default)]
@@ -52,6 +61,36 @@ impl Transparency {
                 tracing::warn!(target: super::TARGET, size, error = %e, "could not sign a checkpoint")
             }
         }
+    }
+
+    /// Serve blocks from `store` (the node's ledger; sled handles are shared, not copied).
+    pub fn attach_store(&self, store: SledStore) {
+        let _ = self.store.set(store);
+    }
+
+    /// Raw committed blocks from height `from` (>= 1), at most `max` (capped at
+    /// [`MAX_BLOCKS_PER_REQUEST`]) and about [`MAX_BLOCKS_BYTES`]; empty past the tip. Reads
+    /// the disk: call from a blocking thread.
+    pub fn blocks(&self, from: u64, max: u64) -> Result<Vec<Vec<u8>>, String> {
+        let store = self.store.get().ok_or("no ledger is attached")?;
+        if from == 0 {
+            return Err("heights start at 1".into());
+        }
+        let mut out = Vec::new();
+        let mut bytes = 0usize;
+        for h in from..from.saturating_add(max.clamp(1, MAX_BLOCKS_PER_REQUEST)) {
+            match store.raw_block(h).map_err(|e| e.to_string())? {
+                Some(b) => {
+                    bytes += b.len();
+                    out.push(b);
+                    if bytes >= MAX_BLOCKS_BYTES {
+                        break;
+                    }
+                }
+                None => break,
+            }
+        }
+        Ok(out)
     }
 
     /// The latest signed checkpoint, if any block is committed.
