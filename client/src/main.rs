@@ -1,6 +1,7 @@
 //! `fedledger`: the command-line tool for organizations and auditors.
 
 mod cmd;
+mod http_client;
 mod report;
 mod source;
 
@@ -31,6 +32,7 @@ enum Command {
     VerifyProof(cmd::proof::VerifyArgs),
     Checkpoint(cmd::checkpoint::CheckpointArgs),
     Consistency(cmd::checkpoint::ConsistencyArgs),
+    Monitor(cmd::monitor::Args),
     #[command(subcommand)]
     Privacy(cmd::privacy::Command),
     Simulate(Box<cmd::simulate::Args>),
@@ -52,6 +54,8 @@ fn main() -> ExitCode {
     // per-run "attack mode" warning would bury its progress line (FEDLEDGER_LOG still rules).
     let default_filter = match &cli.command {
         Command::Bench(cmd::bench::Command::Learning(_)) => "warn,fedledger::simulate=error",
+        // A monitor shows what it verifies as it goes.
+        Command::Monitor(_) => "warn,fedledger::monitor=info",
         _ => "warn",
     };
     tracing_subscriber::fmt()
@@ -71,6 +75,7 @@ fn main() -> ExitCode {
         Command::VerifyProof(a) => cmd::proof::verify(a),
         Command::Checkpoint(a) => cmd::checkpoint::checkpoint(a),
         Command::Consistency(a) => cmd::checkpoint::consistency(a),
+        Command::Monitor(a) => cmd::monitor::run(a),
         Command::Privacy(c) => cmd::privacy::run(c),
         Command::Simulate(a) => cmd::simulate::run(*a),
         Command::Bench(c) => cmd::bench::run(c),

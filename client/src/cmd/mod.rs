@@ -2,7 +2,7 @@
 
 pub mod audit;
 mod audit_checkpoint;
-mod audit_since;
+pub mod audit_since;
 pub mod bench;
 mod bench_audit;
 pub mod bench_learning;
@@ -15,6 +15,7 @@ pub mod fetch;
 pub mod genesis;
 pub mod keygen;
 pub mod membership;
+pub mod monitor;
 pub mod privacy;
 pub mod proof;
 pub mod report;

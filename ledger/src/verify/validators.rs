@@ -6,6 +6,9 @@ use crate::genesis::{self, Genesis};
 use crate::identity::OrgId;
 use std::collections::BTreeMap;
 
+/// Recorded changes not in force yet: effective height, then (org, join) in ledger order.
+pub type Pending = Vec<(u64, Vec<(OrgId, bool)>)>;
+
 /// Tracks who validates at the next height and which changes are pending.
 #[derive(Debug, Clone)]
 pub struct ValidatorSet {
@@ -26,17 +29,13 @@ impl ValidatorSet {
     }
 
     /// The set as plain data: in force (sorted) and pending by effective height.
-    pub(super) fn parts(&self) -> (Vec<OrgId>, Vec<(u64, Vec<(OrgId, bool)>)>) {
+    pub(super) fn parts(&self) -> (Vec<OrgId>, Pending) {
         let pending = self.pending.iter().map(|(h, c)| (*h, c.clone())).collect();
         (self.current.clone(), pending)
     }
 
     /// Rebuild from [`Self::parts`]; `current` must be sorted and free of repeats.
-    pub(super) fn from_parts(
-        f: u32,
-        current: Vec<OrgId>,
-        pending: Vec<(u64, Vec<(OrgId, bool)>)>,
-    ) -> Option<Self> {
+    pub(super) fn from_parts(f: u32, current: Vec<OrgId>, pending: Pending) -> Option<Self> {
         if current.windows(2).any(|w| w[0] >= w[1]) {
             return None;
         }

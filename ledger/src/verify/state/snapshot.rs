@@ -151,7 +151,7 @@ impl ChainState {
             let curve = RdpCurve::from_values(&m.curve)
                 .ok_or_else(|| bad(format!("member {}: invalid RDP curve", m.id.short())))?;
             let finite = |x: f64| x.is_finite() && x >= 0.0;
-            if !finite(m.epsilon_max) || !(m.epsilon >= 0.0) {
+            if !finite(m.epsilon_max) || m.epsilon.is_nan() || m.epsilon < 0.0 {
                 return Err(bad(format!(
                     "member {}: epsilon {} of cap {}",
                     m.id.short(),
