@@ -1,5 +1,5 @@
 //! End-to-end runs of real `fedledger-node` processes on loopback: the quick-start testnet, a
-//! crashed member catching up, a crashed leader forcing a view change, an attacker under Krum,
+//! crashed member catching up (watched by a monitor), a crashed leader forcing a view change, an attacker under Krum,
 //! and a node refusing a tampered ledger.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -52,6 +52,41 @@ fn a_killed_member_restarts_and_catches_up() {
     net.wait_height(&[0, 1, 2], 6, Duration::from_secs(90));
     net.start(3);
     net.wait_height(&[0, 1, 2, 3], 10, Duration::from_secs(120));
+    // A monitor beside the running testnet: every node's checkpoint, the restarted one's
+    // included, is consistent with the history it verifies from their blocks; a second poll
+    // from its state verifies only what is new.
+    let state = net.root.path().join("monitor");
+    let monitor = || {
+        let mut args = vec![
+            "monitor".to_string(),
+            "--genesis".into(),
+            net.genesis.display().to_string(),
+            "--state".into(),
+            state.display().to_string(),
+            "--polls".into(),
+            "1".into(),
+            "--json".into(),
+        ];
+        for n in &net.nodes {
+            args.extend(["--peer".to_string(), n.status.clone()]);
+        }
+        let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+        let out = cli(&refs);
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{text}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let poll: Value = serde_json::from_str(text.lines().last().unwrap()).unwrap();
+        assert_eq!(poll["alarms"], 0);
+        poll["verified_height"].as_u64().unwrap()
+    };
+    let first = monitor();
+    assert!(first >= 10, "verified {first}");
+    assert!(monitor() >= first);
+    assert!(state.join("checkpoint").exists());
     let audits = net.finish_and_compare(10);
     assert_eq!(audits[3]["report"]["height"], audits[0]["report"]["height"]);
 }

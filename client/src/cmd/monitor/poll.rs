@@ -44,6 +44,8 @@ pub struct Monitor {
     pending: Vec<Pending>,
     raised: HashSet<(AlarmKind, String, u64, String)>,
     alarms: u64,
+    /// Peers whose last poll failed (logged once, until they answer again).
+    down: HashSet<String>,
 }
 
 impl Monitor {
@@ -71,6 +73,7 @@ impl Monitor {
             pending: Vec::new(),
             raised: HashSet::new(),
             alarms: 0,
+            down: HashSet::new(),
         }
     }
 
@@ -88,9 +91,18 @@ impl Monitor {
     pub async fn poll_all(&mut self, peers: &[String]) {
         for peer in peers {
             self.metrics.polls.inc();
-            if let Err(e) = self.poll(peer).await {
-                self.metrics.peer_errors.inc();
-                warn!(target: TARGET, %peer, error = format!("{e:#}"), "poll failed");
+            match self.poll(peer).await {
+                Err(e) => {
+                    self.metrics.peer_errors.inc();
+                    if self.down.insert(peer.clone()) {
+                        warn!(target: TARGET, %peer, error = format!("{e:#}"), "poll failed (logged again once it answers)");
+                    }
+                }
+                Ok(()) => {
+                    if self.down.remove(peer) {
+                        info!(target: TARGET, %peer, "answers again");
+                    }
+                }
             }
         }
         let pending = std::mem::take(&mut self.pending);

@@ -367,6 +367,17 @@ fn run_in(a: &Args, root: &std::path::Path) -> anyhow::Result<ExitCode> {
     for n in nodes.iter().filter(|n| n.trainer.is_some()) {
         start_python_member(&mut fleet, n, root, &a.python_module)?;
     }
+    // The transparency log can be watched from outside while the testnet runs.
+    let peers: String = nodes
+        .iter()
+        .filter(|n| !n.joiner)
+        .map(|n| format!(" --peer {}", n.status))
+        .collect();
+    eprintln!(
+        "  watch it live: fedledger monitor --genesis {}{peers} --state {} --interval 1",
+        genesis_path.display(),
+        root.join("monitor").display()
+    );
     let started = Instant::now();
     let per_round = Duration::from_millis(a.collect_timeout_ms + 2 * a.view_timeout_ms);
     let deadline = started + Duration::from_secs(60) + per_round * (2 * a.rounds as u32);
