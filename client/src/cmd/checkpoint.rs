@@ -230,11 +230,8 @@ fn checkpoint_of_peer(
     Ok(ExitCode::SUCCESS)
 }
 
-fn read_checkpoint(
-    path: &Path,
-    chain_id: &Digest,
-    members: &[OrgId],
-) -> anyhow::Result<(OpenedCheckpoint, String)> {
+/// The bytes of a signed checkpoint file, refused unread if larger than a note can be.
+pub(crate) fn read_note(path: &Path) -> anyhow::Result<Vec<u8>> {
     let meta = std::fs::metadata(path).with_context(|| format!("reading {}", path.display()))?;
     if meta.len() > tlog::MAX_NOTE_BYTES as u64 {
         anyhow::bail!(
@@ -242,7 +239,15 @@ fn read_checkpoint(
             path.display()
         );
     }
-    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    std::fs::read(path).with_context(|| format!("reading {}", path.display()))
+}
+
+fn read_checkpoint(
+    path: &Path,
+    chain_id: &Digest,
+    members: &[OrgId],
+) -> anyhow::Result<(OpenedCheckpoint, String)> {
+    let bytes = read_note(path)?;
     let opened = tlog::open_checkpoint(&bytes, chain_id, members)
         .with_context(|| format!("{} is not a checkpoint signed by a member", path.display()))?;
     Ok((opened, String::from_utf8_lossy(&bytes).into_owned()))
