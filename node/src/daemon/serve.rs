@@ -298,16 +298,24 @@ impl FetchServer {
         let this = self.clone();
         tokio::spawn(async move {
             let _admitted = admitted;
-            let Ok(reading) = this.work.clone().acquire_owned().await else {
-                return;
-            };
-            let reader = this.reader.clone();
-            let read = tokio::task::spawn_blocking(move || reader.answer(&peer, request)).await;
-            // The reader slot is for the read; the admission slot stays until the answer is out.
-            drop(reading);
-            let Ok(response) = read else {
-                debug!(target: TARGET, %peer, "fetch serving task failed");
-                return;
+            let response = if is_log_request(&request) {
+                // A few hashes from memory: no reader slot, so a checkpoint is not stuck
+                // behind megabyte blob reads (the admission slot still bounds these).
+                this.reader.answer(&peer, request)
+            } else {
+                let Ok(reading) = this.work.clone().acquire_owned().await else {
+                    return;
+                };
+                let reader = this.reader.clone();
+                let read = tokio::task::spawn_blocking(move || reader.answer(&peer, request)).await;
+                // The reader slot is for the read; the admission slot stays until the answer
+                // is out.
+                drop(reading);
+                let Ok(response) = read else {
+                    debug!(target: TARGET, %peer, "fetch serving task failed");
+                    return;
+                };
+                response
             };
             let len = response_len(&response);
             this.shared.update(|_, c| c.bytes_sent += len);
@@ -315,6 +323,14 @@ impl FetchServer {
         });
         true
     }
+}
+
+/// Requests answered from the in-memory block log rather than the store.
+fn is_log_request(r: &FetchRequest) -> bool {
+    matches!(
+        r,
+        FetchRequest::Checkpoint | FetchRequest::Consistency { .. }
+    )
 }
 
 fn response_len(r: &FetchResponse) -> u64 {
