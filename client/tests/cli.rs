@@ -716,3 +716,167 @@ fn audit_since_verifies_only_the_new_blocks_and_catches_a_rewrite() {
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     assert!(text(&o).contains("auditor state"), "{}", text(&o));
 }
+
+#[test]
+fn a_proof_with_a_checkpoint_shows_the_block_in_the_signed_log_and_tampering_fails() {
+    let dir = tempfile::tempdir().unwrap();
+    let (data, genesis, _) = ledger_dir(dir.path());
+    let fork = forked_ledger_dir(dir.path());
+    let g = genesis.to_str().unwrap();
+    let key = |i: u64| {
+        let p = dir.path().join(format!("k{i}.key"));
+        test_key(i).write_to(&p).unwrap();
+        p
+    };
+    let checkpoint = |data: &Path, height: &str, k: &Path, name: &str| {
+        let out = dir.path().join(name);
+        let o = fedledger(&[
+            "checkpoint",
+            "--genesis",
+            g,
+            "--data-dir",
+            data.to_str().unwrap(),
+            "--height",
+            height,
+            "--key",
+            k.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--json",
+        ]);
+        assert!(o.status.success(), "{}", text(&o));
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        (out, v)
+    };
+    // Signed by the member who joined at height 3: the proof's membership history admits it.
+    let (cp6, cp6_json) = checkpoint(&data, "6", &key(50), "cp6.txt");
+    let k0 = key(0);
+    let (cp4, _) = checkpoint(&data, "4", &k0, "cp4.txt");
+    let (forked, _) = checkpoint(&fork, "6", &k0, "forked.txt");
+    let store = SledStore::open(&data.join(LEDGER_SUBDIR)).unwrap();
+    let update = store
+        .block(5)
+        .unwrap()
+        .unwrap()
+        .entries
+        .iter()
+        .find_map(|e| e.update_hash())
+        .unwrap()
+        .to_hex();
+    drop(store);
+    let prove = |cp: Option<&Path>, out: &Path| {
+        let mut args = vec![
+            "proof",
+            "--genesis",
+            g,
+            "--data-dir",
+            data.to_str().unwrap(),
+            "--entry",
+            &update,
+            "--out",
+            out.to_str().unwrap(),
+        ];
+        if let Some(cp) = cp {
+            args.extend(["--checkpoint", cp.to_str().unwrap()]);
+        }
+        fedledger(&args)
+    };
+    let verify = |proof: &Path, json: bool| {
+        let mut args = vec![
+            "verify-proof",
+            "--proof",
+            proof.to_str().unwrap(),
+            "--genesis",
+            g,
+        ];
+        if json {
+            args.push("--json");
+        }
+        fedledger(&args)
+    };
+    let proof = dir.path().join("p.json");
+    let o = prove(Some(&cp6), &proof);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        text(&o).contains("in the checkpoint of size 6"),
+        "{}",
+        text(&o)
+    );
+    let o = verify(&proof, true);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["valid"], true);
+    assert_eq!(v["in_checkpoint"], true);
+    assert_eq!(v["checkpoint"]["in_checkpoint"], true);
+    assert_eq!(v["checkpoint"]["size"], 6);
+    assert_eq!(v["checkpoint"]["leaf_index"], 4);
+    assert_eq!(v["checkpoint"]["root"], cp6_json["root"]);
+    assert_eq!(
+        v["checkpoint"]["signers"],
+        serde_json::json!([test_key(50).id().to_hex()])
+    );
+    let o = verify(&proof, false);
+    assert!(
+        text(&o).contains("block 5 is leaf 4 of the log checkpoint of size 6"),
+        "{}",
+        text(&o)
+    );
+
+    // A proof without a checkpoint verifies as before, and says it has none.
+    let plain = dir.path().join("plain.json");
+    assert!(prove(None, &plain).status.success());
+    assert!(!std::fs::read_to_string(&plain)
+        .unwrap()
+        .contains("checkpoint"));
+    let o = verify(&plain, true);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(
+        (v["valid"].clone(), v["in_checkpoint"].clone()),
+        (true.into(), false.into())
+    );
+
+    // Tampered: a path hash, the note's size (its signature no longer holds).
+    let original: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&proof).unwrap()).unwrap();
+    let tampered = dir.path().join("t.json");
+    let mut p = original.clone();
+    p["checkpoint"]["inclusion"][0] = serde_json::Value::String("00".repeat(32));
+    std::fs::write(&tampered, p.to_string()).unwrap();
+    let o = verify(&tampered, false);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(
+        text(&o).contains("inclusion proof does not hold"),
+        "{}",
+        text(&o)
+    );
+    let mut p = original.clone();
+    let note = p["checkpoint"]["note"]
+        .as_str()
+        .unwrap()
+        .replacen("\n6\n", "\n7\n", 1);
+    p["checkpoint"]["note"] = note.into();
+    std::fs::write(&tampered, p.to_string()).unwrap();
+    let o = verify(&tampered, true);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(v["error"].as_str().unwrap().contains("signature"), "{v}");
+
+    // Refused when building: a checkpoint below the block, or of another history (both roots
+    // named).
+    let o = prove(Some(&cp4), &dir.path().join("x.json"));
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(
+        text(&o).contains("below the entry's block height 5"),
+        "{}",
+        text(&o)
+    );
+    let o = prove(Some(&forked), &dir.path().join("x.json"));
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(
+        text(&o).contains("different histories") && text(&o).contains("this ledger's is"),
+        "{}",
+        text(&o)
+    );
+    assert!(!dir.path().join("x.json").exists());
+}

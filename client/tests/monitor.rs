@@ -357,4 +357,55 @@ fn an_audit_requires_the_genesis_witnesses_cosignatures() {
         (Some(1), Some("checkpoint")),
         "{v}"
     );
+
+    // Offline evidence for one update: in the history the witness saw, or refused.
+    let update = blocks[2]
+        .entries
+        .iter()
+        .find_map(|e| match e {
+            fedledger_ledger::block::Entry::Update(u) => Some(u.announcement.update_hash),
+            _ => None,
+        })
+        .unwrap()
+        .to_hex();
+    let prove = |checkpoint: Option<&Path>, out: &str| {
+        let out = dir.path().join(out);
+        let mut args = vec![
+            "proof",
+            "--genesis",
+            g,
+            "--data-dir",
+            data.to_str().unwrap(),
+            "--entry",
+            &update,
+            "--out",
+            out.to_str().unwrap(),
+        ];
+        if let Some(c) = checkpoint {
+            args.extend_from_slice(&["--checkpoint", c.to_str().unwrap()]);
+        }
+        let o = fedledger(&args);
+        assert!(o.status.success(), "{}", text(&o));
+        let o = fedledger(&[
+            "verify-proof",
+            "--genesis",
+            g,
+            "--proof",
+            out.to_str().unwrap(),
+            "--json",
+        ]);
+        (o.status.code(), text(&o))
+    };
+    let (code, out) = prove(Some(&cosigned), "witnessed.json");
+    assert_eq!(code, Some(0), "{out}");
+    assert!(
+        out.contains("w.example") && out.contains("\"in_checkpoint\": true"),
+        "{out}"
+    );
+    let (code, out) = prove(Some(&bare), "bare.json");
+    assert_ne!(code, Some(0), "{out}");
+    assert!(out.contains("cosignature"), "{out}");
+    let (code, out) = prove(None, "none.json");
+    assert_ne!(code, Some(0), "{out}");
+    assert!(out.contains("witness"), "{out}");
 }

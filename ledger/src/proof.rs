@@ -5,14 +5,24 @@
 //! change before it, so the proof also carries each earlier membership entry with its own block
 //! evidence. Omitting a change can only be detected by a full audit; the proof says which history
 //! it relied on.
+//!
+//! A proof may also carry a signed log checkpoint (see [`crate::tlog`]) and the RFC 6962 audit
+//! path of the entry's block in that log, showing the block is in the history the checkpoint's
+//! signers vouched for ([`verify_in_checkpoint`]).
+
+mod attach;
+
+pub use attach::attach_checkpoint;
 
 use crate::block::{BlockHeader, Entry, FinalizationCertificate};
 use crate::codec;
 use crate::digest::Digest;
 use crate::error::LedgerError;
 use crate::genesis::Genesis;
+use crate::identity::OrgId;
 use crate::merkle::{self, InclusionProof};
 use crate::store::LedgerStore;
+use crate::tlog::{self, OpenedCheckpoint};
 use crate::verify::{verify_certificate, Rule, ValidatorSet, Violation};
 use serde::{Deserialize, Serialize};
 
@@ -44,6 +54,20 @@ pub struct EntryProof {
     pub target: EntryEvidence,
     /// Every membership change recorded before the target's height, in ledger order.
     pub membership: Vec<EntryEvidence>,
+    /// A signed log checkpoint that includes the target's block, and the audit path there.
+    /// Absent from proofs without one (and from files written before it existed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checkpoint: Option<CheckpointEvidence>,
+}
+
+/// The target's block in a signed log checkpoint.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CheckpointEvidence {
+    /// The signed checkpoint: a C2SP signed note, as `fedledger checkpoint` writes it.
+    pub note: String,
+    /// The RFC 6962 audit path of the block's leaf (index height - 1) in the log of the
+    /// checkpoint's size.
+    pub inclusion: Vec<Digest>,
 }
 
 const PROOF_FORMAT: &str = "fedledger-proof/v1";
@@ -51,6 +75,8 @@ const PROOF_FORMAT: &str = "fedledger-proof/v1";
 /// What a verified proof establishes.
 #[derive(Debug, Clone, Serialize)]
 pub struct VerifiedEntry {
+    /// The chain.
+    pub chain_id: Digest,
     /// Height of the block.
     pub height: u64,
     /// Hash of the block.
@@ -123,6 +149,7 @@ pub fn build_proof(
         chain_id,
         target,
         membership,
+        checkpoint: None,
     })
 }
 
@@ -164,8 +191,18 @@ fn check_evidence(
     Ok((header, entry, leaf))
 }
 
-/// Verify a proof against the genesis alone.
+/// Verify a proof against the genesis alone. A checkpoint the proof carries is not looked at:
+/// see [`verify_proof_and_checkpoint`].
 pub fn verify_proof(genesis: &Genesis, proof: &EntryProof) -> Result<VerifiedEntry, LedgerError> {
+    verify_with_members(genesis, proof).map(|(v, _)| v)
+}
+
+/// [`verify_proof`], and everyone the proof shows to have been a member: the genesis members
+/// and every organization admitted by its (verified) membership history, in that order.
+fn verify_with_members(
+    genesis: &Genesis,
+    proof: &EntryProof,
+) -> Result<(VerifiedEntry, Vec<OrgId>), LedgerError> {
     if proof.format != PROOF_FORMAT {
         return Err(LedgerError::InvalidInput {
             what: "proof",
@@ -183,6 +220,7 @@ pub fn verify_proof(genesis: &Genesis, proof: &EntryProof) -> Result<VerifiedEnt
         });
     }
     let mut validators = ValidatorSet::from_genesis(genesis);
+    let mut members = genesis.member_ids();
     let mut last_height = 0;
     let target_header: BlockHeader = codec::decode(
         &hex::decode(&proof.target.header_hex).map_err(|_| LedgerError::InvalidInput {
@@ -214,16 +252,150 @@ pub fn verify_proof(genesis: &Genesis, proof: &EntryProof) -> Result<VerifiedEnt
                 reason: "membership evidence holds another entry kind".into(),
             });
         };
+        if matches!(
+            change.request.action,
+            crate::block::MembershipAction::Join { .. }
+        ) && !members.contains(&change.request.subject)
+        {
+            members.push(change.request.subject);
+        }
         validators.schedule(&change);
     }
     validators.advance_to(target_header.height);
     let (header, entry, leaf) = check_evidence(&proof.target, &validators, &chain_id)?;
-    Ok(VerifiedEntry {
+    let verified = VerifiedEntry {
+        chain_id,
         height: header.height,
         block_hash: header.hash(),
         index: proof.target.proof.index,
         leaf_hash: leaf,
         entry,
         membership_changes_used: proof.membership.len(),
+    };
+    Ok((verified, members))
+}
+
+/// What a checkpoint establishes about a verified entry's block.
+#[derive(Debug, Clone, Serialize)]
+pub struct VerifiedCheckpoint {
+    /// The log's size (the chain's height the checkpoint vouches for).
+    pub size: u64,
+    /// The log's root at that size.
+    pub root: Digest,
+    /// The members whose signatures on the checkpoint verified.
+    pub signers: Vec<OrgId>,
+    /// The block's leaf index in the log (its height - 1).
+    pub leaf_index: u64,
+    /// Always true: the block is in the checkpoint's log (a failure is an error instead).
+    pub in_checkpoint: bool,
+    /// The genesis's witnesses whose cosignatures on the checkpoint verified (at least its
+    /// `witness_quorum` when it names witnesses).
+    pub cosigned_by: Vec<tlog::Cosigned>,
+}
+
+/// Check that a verified entry's block is in an opened (signature-checked) checkpoint: the
+/// checkpoint is of the entry's chain, signed by at least one member, reaches the block's
+/// height, and `inclusion` is the audit path of the block's hash at leaf `height - 1` of the
+/// log of the checkpoint's size under the checkpoint's root.
+///
+/// This is the one place where an opened checkpoint is accepted as evidence for a proof; a
+/// policy on whose signatures a checkpoint needs (a quorum of members, named witnesses'
+/// cosignatures) belongs here.
+pub fn verify_in_checkpoint(
+    verified: &VerifiedEntry,
+    checkpoint: &OpenedCheckpoint,
+    inclusion: &[Digest],
+) -> Result<VerifiedCheckpoint, LedgerError> {
+    let refuse = |reason: String| LedgerError::ProofFailed {
+        what: "checkpoint inclusion",
+        reason,
+    };
+    let origin = tlog::origin(&verified.chain_id);
+    if checkpoint.origin != origin {
+        return Err(refuse(format!(
+            "the checkpoint is of log {:?}, the entry's chain is {origin}",
+            checkpoint.origin.chars().take(100).collect::<String>()
+        )));
+    }
+    if checkpoint.signers.is_empty() {
+        return Err(refuse("no member signed the checkpoint".into()));
+    }
+    if checkpoint.size < verified.height {
+        return Err(refuse(format!(
+            "the checkpoint's log has {} blocks; it cannot include block {}",
+            checkpoint.size, verified.height
+        )));
+    }
+    let leaf_index = verified.height.saturating_sub(1);
+    tlog::verify_inclusion(
+        leaf_index,
+        checkpoint.size,
+        &checkpoint.root,
+        &verified.block_hash,
+        inclusion,
+    )?;
+    Ok(VerifiedCheckpoint {
+        size: checkpoint.size,
+        root: checkpoint.root,
+        signers: checkpoint.signers.clone(),
+        leaf_index,
+        in_checkpoint: true,
+        cosigned_by: Vec::new(),
     })
+}
+
+/// Open a checkpoint note against the members a proof knows, saying so when it fails.
+fn open_for_proof(
+    note: &[u8],
+    chain_id: &Digest,
+    members: &[OrgId],
+) -> Result<OpenedCheckpoint, LedgerError> {
+    tlog::open_checkpoint(note, chain_id, members).map_err(|e| LedgerError::ProofFailed {
+        what: "checkpoint",
+        reason: format!(
+            "{e} (checked against the {} members of the genesis and the proof's membership history)",
+            members.len()
+        ),
+    })
+}
+
+/// [`verify_proof`], and when the proof carries a checkpoint, that the entry's block is in it
+/// ([`verify_in_checkpoint`]). The checkpoint's signatures are checked against the genesis
+/// members and every member the proof's membership history admitted.
+pub fn verify_proof_and_checkpoint(
+    genesis: &Genesis,
+    proof: &EntryProof,
+) -> Result<(VerifiedEntry, Option<VerifiedCheckpoint>), LedgerError> {
+    let (verified, members) = verify_with_members(genesis, proof)?;
+    let witnesses = genesis.transparency.as_ref();
+    let Some(ev) = &proof.checkpoint else {
+        if let Some(t) = witnesses {
+            return Err(LedgerError::ProofFailed {
+                what: "witness cosignatures",
+                reason: format!(
+                    "the genesis requires {} witness cosignature(s): build the proof with --checkpoint, a checkpoint its witnesses cosigned",
+                    t.quorum()
+                ),
+            });
+        }
+        return Ok((verified, None));
+    };
+    let opened = open_for_proof(ev.note.as_bytes(), &verified.chain_id, &members)?;
+    let mut cp = verify_in_checkpoint(&verified, &opened, &ev.inclusion)?;
+    // The history every witness saw: the genesis's witnesses must have cosigned this very
+    // checkpoint (a forged cosignature fails here too).
+    if let Some(t) = witnesses {
+        cp.cosigned_by = tlog::cosignatures(ev.note.as_bytes(), &t.witness_keys())?;
+        if cp.cosigned_by.len() < t.quorum() {
+            return Err(LedgerError::ProofFailed {
+                what: "witness cosignatures",
+                reason: format!(
+                    "the checkpoint carries {} of the {} cosignature(s) the genesis requires",
+                    cp.cosigned_by.len(),
+                    t.quorum()
+                ),
+            });
+        }
+    }
+    Ok((verified, Some(cp)))
 }

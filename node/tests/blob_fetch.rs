@@ -75,6 +75,10 @@ async fn server(
                     FetchResponse::Chunk(c)
                 }
                 FetchRequest::Blocks { .. } => FetchResponse::Blocks(vec![]),
+                FetchRequest::Checkpoint => FetchResponse::Checkpoint(None),
+                FetchRequest::Consistency { .. } => {
+                    FetchResponse::Consistency(Err("no log".into()))
+                }
             };
             let _ = handle.respond(channel, response).await;
         }

@@ -122,6 +122,86 @@ fn status_and_fetch_from_a_running_node_and_a_lying_one_is_caught() {
         "{}",
         String::from_utf8_lossy(&out.stdout)
     );
+    // The node's latest checkpoint over libp2p, opened against the genesis members; an older
+    // checkpoint made from the fetched export is consistent with it, by a proof the running
+    // node serves over libp2p and over HTTP alike.
+    let new_cp = dir.path().join("new.checkpoint");
+    let out = cli(&[
+        "checkpoint",
+        "--genesis",
+        &genesis,
+        "--peer",
+        &net.nodes[1].addr,
+        "--out",
+        new_cp.to_str().unwrap(),
+        "--json",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["size"], 4, "{v}");
+    assert_eq!(v["signers"], serde_json::json!([net.nodes[1].org]), "{v}");
+    assert_eq!(std::fs::read_to_string(&new_cp).unwrap(), v["note"]);
+    let old_cp = dir.path().join("old.checkpoint");
+    let key0 = net.genesis.parent().unwrap().join("keys/org-0.key");
+    let out = cli(&[
+        "checkpoint",
+        "--genesis",
+        &genesis,
+        "--file",
+        file.to_str().unwrap(),
+        "--height",
+        "2",
+        "--key",
+        key0.to_str().unwrap(),
+        "--out",
+        old_cp.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for peer in [&net.nodes[1].addr, &net.nodes[2].addr, &net.nodes[1].status] {
+        let out = cli(&[
+            "consistency",
+            "--genesis",
+            &genesis,
+            "--old",
+            old_cp.to_str().unwrap(),
+            "--new",
+            new_cp.to_str().unwrap(),
+            "--peer",
+            peer,
+            "--json",
+        ]);
+        let v: Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+        assert!(
+            out.status.success() && v["consistent"] == true,
+            "{peer}: {v} {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    // A libp2p peer that cannot be reached is a clear error, not a verdict.
+    let out = cli(&[
+        "consistency",
+        "--genesis",
+        &genesis,
+        "--old",
+        old_cp.to_str().unwrap(),
+        "--new",
+        new_cp.to_str().unwrap(),
+        "--peer",
+        &format!("/ip4/127.0.0.1/tcp/1/p2p/{}", libp2p::PeerId::random()),
+        "--timeout",
+        "2",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("could not connect"));
+
     let out = cli(&[
         "fetch",
         "--peer",

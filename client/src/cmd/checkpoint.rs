@@ -1,6 +1,7 @@
 //! `fedledger checkpoint` and `fedledger consistency`: signed C2SP checkpoints of a stored
 //! ledger, and RFC 6962 consistency proofs between two of them.
 
+use super::checkpoint_peer::{self, PeerSource};
 use crate::source::{audit_source, LedgerSource};
 use anyhow::Context;
 use fedledger_ledger::identity::{OrgId, OrgKey};
@@ -9,31 +10,46 @@ use fedledger_ledger::verify::ChainState;
 use fedledger_ledger::{Digest, Genesis};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::Duration;
 
-/// Print the signed checkpoint of a stored ledger at a height.
+/// Print the signed checkpoint of a stored ledger at a height, or a running node's latest.
 ///
 /// The checkpoint (C2SP tlog-checkpoint: origin `fedledger/<chain id>`, size = height, RFC 6962
 /// root over the block hashes) is signed as a C2SP signed note by each --key, which must be a
 /// member's. The ledger is audited first; a checkpoint is only ever made of a valid history.
+/// With --peer, the node's latest checkpoint is fetched over libp2p instead and printed as the
+/// node signed it, once its signature by a genesis member is checked (exit status 1 if not).
 #[derive(Debug, clap::Args)]
+#[command(group(clap::ArgGroup::new("source").required(true).multiple(false)))]
 pub struct CheckpointArgs {
     /// The consortium's genesis file.
     #[arg(long, value_name = "FILE")]
     genesis: PathBuf,
-    #[command(flatten)]
-    source: LedgerSource,
+    /// A node's data directory (its ledger lives in DIR/ledger). The node must be stopped.
+    #[arg(long, value_name = "DIR", group = "source")]
+    data_dir: Option<PathBuf>,
+    /// A single-file export written by `fedledger export` or `fedledger fetch`.
+    #[arg(long, value_name = "FILE", group = "source")]
+    file: Option<PathBuf>,
+    /// Fetch a running node's latest signed checkpoint over libp2p (its address ending in
+    /// /p2p/PEER_ID). Signatures are checked against the genesis members only.
+    #[arg(long, value_name = "MULTIADDR", group = "source", conflicts_with_all = ["height", "keys"])]
+    peer: Option<String>,
     /// The height (tree size) [default: the tip].
     #[arg(long)]
     height: Option<u64>,
     /// A member's key file to sign with (repeat for several signatures).
-    #[arg(long = "key", value_name = "FILE", required = true)]
+    #[arg(long = "key", value_name = "FILE", required_unless_present = "peer")]
     keys: Vec<PathBuf>,
     /// Write the signed checkpoint here instead of stdout.
     #[arg(long, value_name = "FILE")]
     out: Option<PathBuf>,
-    /// Print origin, size, root and the signed note as JSON.
+    /// Print origin, size, root and the signed note as JSON (with --peer also the signers).
     #[arg(long)]
     json: bool,
+    /// Seconds to wait for a --peer to connect and to answer.
+    #[arg(long, value_name = "SECONDS", default_value_t = 30)]
+    timeout: u64,
 }
 
 /// Check that one signed checkpoint's history is a prefix of another's.
@@ -60,13 +76,17 @@ pub struct ConsistencyArgs {
     /// Prove from an export written by `fedledger export` or `fedledger fetch`.
     #[arg(long, value_name = "FILE", group = "prover")]
     file: Option<PathBuf>,
-    /// Ask a running node for the proof (its status address, HOST:PORT). Signatures are then
-    /// checked against the genesis members only; members who joined later need --data-dir.
-    #[arg(long, value_name = "HOST:PORT", group = "prover")]
+    /// Ask a running node for the proof: its status address (HOST:PORT, over HTTP) or its
+    /// libp2p address ending in /p2p/PEER_ID. Signatures are then checked against the genesis
+    /// members only; members who joined later need --data-dir.
+    #[arg(long, value_name = "HOST:PORT|MULTIADDR", group = "prover")]
     peer: Option<String>,
     /// Print the verdict, both checkpoints and the proof as JSON.
     #[arg(long)]
     json: bool,
+    /// Seconds to wait for a libp2p --peer to connect and to answer.
+    #[arg(long, value_name = "SECONDS", default_value_t = 30)]
+    timeout: u64,
 }
 
 /// A verified ledger as a log: its block hashes and everyone who was ever a member.
@@ -101,7 +121,14 @@ fn history(genesis: &Genesis, source: &LedgerSource) -> anyhow::Result<History> 
 /// Make and print a signed checkpoint.
 pub fn checkpoint(a: CheckpointArgs) -> anyhow::Result<ExitCode> {
     let genesis = Genesis::load(&a.genesis)?;
-    let h = history(&genesis, &a.source)?;
+    if let Some(peer) = &a.peer {
+        return checkpoint_of_peer(&genesis, peer, &a);
+    }
+    let source = LedgerSource {
+        data_dir: a.data_dir.clone(),
+        file: a.file.clone(),
+    };
+    let h = history(&genesis, &source)?;
     let size = a.height.unwrap_or(h.log.size());
     if size > h.log.size() {
         anyhow::bail!(
@@ -148,11 +175,63 @@ pub fn checkpoint(a: CheckpointArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn read_checkpoint(
-    path: &Path,
-    chain_id: &Digest,
-    members: &[OrgId],
-) -> anyhow::Result<(OpenedCheckpoint, String)> {
+/// Fetch, open and print a running node's latest checkpoint.
+fn checkpoint_of_peer(
+    genesis: &Genesis,
+    peer: &str,
+    a: &CheckpointArgs,
+) -> anyhow::Result<ExitCode> {
+    let to = super::dial::parse_p2p("peer", peer)?;
+    let chain_id = genesis.chain_id();
+    let members = ChainState::new(genesis).validators().to_vec();
+    let note =
+        checkpoint_peer::latest_checkpoint(&to, &chain_id, Duration::from_secs(a.timeout.max(1)))?;
+    let opened = match tlog::open_checkpoint(note.as_bytes(), &chain_id, &members) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!(
+                "fedledger checkpoint: {} served a checkpoint that is not signed by a genesis member: {e}",
+                to.peer
+            );
+            return Ok(ExitCode::from(1));
+        }
+    };
+    if let Some(out) = &a.out {
+        std::fs::write(out, &note).with_context(|| format!("writing {}", out.display()))?;
+    }
+    let signers: Vec<String> = opened.signers.iter().map(|o| o.to_hex()).collect();
+    if a.json {
+        super::print_json(&serde_json::json!({
+            "origin": opened.origin,
+            "size": opened.size,
+            "root": opened.root.to_hex(),
+            "signers": signers,
+            "unknown_signatures": opened.unknown_signatures,
+            "note": note,
+            "peer": to.peer.to_string(),
+        }))?;
+    } else {
+        if a.out.is_none() {
+            print!("{note}");
+        }
+        eprintln!(
+            "checkpoint of size {} (root {}) from {}, signed by member(s) {}",
+            opened.size,
+            opened.root.short(),
+            to.peer,
+            opened
+                .signers
+                .iter()
+                .map(|o| o.short())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The bytes of a signed checkpoint file, refused unread if larger than a note can be.
+pub(crate) fn read_note(path: &Path) -> anyhow::Result<Vec<u8>> {
     let meta = std::fs::metadata(path).with_context(|| format!("reading {}", path.display()))?;
     if meta.len() > tlog::MAX_NOTE_BYTES as u64 {
         anyhow::bail!(
@@ -160,7 +239,15 @@ fn read_checkpoint(
             path.display()
         );
     }
-    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    std::fs::read(path).with_context(|| format!("reading {}", path.display()))
+}
+
+fn read_checkpoint(
+    path: &Path,
+    chain_id: &Digest,
+    members: &[OrgId],
+) -> anyhow::Result<(OpenedCheckpoint, String)> {
+    let bytes = read_note(path)?;
     let opened = tlog::open_checkpoint(&bytes, chain_id, members)
         .with_context(|| format!("{} is not a checkpoint signed by a member", path.display()))?;
     Ok((opened, String::from_utf8_lossy(&bytes).into_owned()))
@@ -175,7 +262,9 @@ pub fn consistency(a: ConsistencyArgs) -> anyhow::Result<ExitCode> {
             let members = ChainState::new(&genesis).validators().to_vec();
             let (old, _) = read_checkpoint(&a.old, &chain_id, &members)?;
             let (new, _) = read_checkpoint(&a.new, &chain_id, &members)?;
-            let verdict = judge_by_peer(peer, &old, &new)?;
+            let peer = PeerSource::parse(peer)?;
+            let timeout = Duration::from_secs(a.timeout.max(1));
+            let verdict = judge_by_peer(&peer, &chain_id, &old, &new, timeout)?;
             (old, new, verdict)
         }
         None => {
@@ -224,20 +313,14 @@ pub fn consistency(a: ConsistencyArgs) -> anyhow::Result<ExitCode> {
     })
 }
 
-/// What a node's `GET /consistency` answers.
-#[derive(Debug, serde::Deserialize)]
-struct PeerProof {
-    old_root: Digest,
-    new_root: Digest,
-    proof: Vec<Digest>,
-}
-
 /// As [`judge`], with the proof from a running node, which is not trusted: its roots must equal
 /// the checkpoints' and its proof is checked against them.
 fn judge_by_peer(
-    peer: &str,
+    peer: &PeerSource,
+    chain_id: &Digest,
     old: &OpenedCheckpoint,
     new: &OpenedCheckpoint,
+    timeout: Duration,
 ) -> anyhow::Result<Result<usize, String>> {
     if old.size > new.size {
         return Ok(Err(format!(
@@ -248,13 +331,7 @@ fn judge_by_peer(
     if old.size == 0 {
         return Ok(Ok(0));
     }
-    let body = super::testnet::http_get(
-        peer,
-        &format!("/consistency?old={}&new={}", old.size, new.size),
-    )
-    .with_context(|| format!("asking {peer} for a consistency proof"))?;
-    let p: PeerProof = serde_json::from_str(&body)
-        .with_context(|| format!("{peer} answered something that is not a consistency proof"))?;
+    let p = checkpoint_peer::consistency_proof(peer, chain_id, old.size, new.size, timeout)?;
     for (label, c, theirs) in [("old", old, &p.old_root), ("new", new, &p.new_root)] {
         if *theirs != c.root {
             return Ok(Err(format!(

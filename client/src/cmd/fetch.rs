@@ -1,13 +1,10 @@
 //! `fedledger fetch`: download a ledger from any node and verify every block before writing it.
 
-use anyhow::{bail, Context};
+use anyhow::Context;
 use fedledger_ledger::export::ExportWriter;
 use fedledger_ledger::verify::ChainState;
-use fedledger_ledger::{Genesis, OrgKey};
+use fedledger_ledger::Genesis;
 use fedledger_node::daemon::fetch_blocks;
-use fedledger_node::p2p::{NetworkConfig, NetworkEvent, NetworkService};
-use libp2p::multiaddr::Protocol;
-use libp2p::Multiaddr;
 use std::io::{BufWriter, IsTerminal};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -38,51 +35,16 @@ pub struct Args {
 
 /// Run it.
 pub fn run(a: Args) -> anyhow::Result<ExitCode> {
-    let addr: Multiaddr = a
-        .peer
-        .parse()
-        .with_context(|| format!("--peer {}: not a multiaddr", a.peer))?;
-    let Some(peer) = addr.iter().find_map(|p| match p {
-        Protocol::P2p(id) => Some(id),
-        _ => None,
-    }) else {
-        bail!("--peer {}: needs /p2p/PEER_ID at the end (`fedledger keygen --json` and a node's /status show it)", a.peer);
-    };
+    let to = super::dial::parse_p2p("peer", &a.peer)?;
+    let peer = to.peer;
     let genesis = Genesis::load(&a.genesis)?;
     let mut chain = ChainState::new(&genesis);
     let chain_id = chain.chain_id();
     let timeout = Duration::from_secs(a.timeout.max(1));
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()?;
+    let rt = super::dial::runtime()?;
     let tmp = a.out.with_extension("partial");
     let result = rt.block_on(async {
-        let me = OrgKey::generate("auditor");
-        let (svc, net, mut events) = NetworkService::new(
-            &me,
-            NetworkConfig {
-                listen: Vec::new(),
-                bootstrap: vec![addr.clone()],
-                topic: format!("fedledger/{}", chain_id.to_hex()),
-                heartbeat: Duration::from_secs(1),
-                redial_every: Duration::from_secs(2),
-            },
-        )?;
-        tokio::spawn(svc.run());
-        tokio::time::timeout(timeout, async {
-            loop {
-                match events.recv().await {
-                    Some(NetworkEvent::Connected(p)) if p == peer => return Ok(()),
-                    Some(_) => {}
-                    None => bail!("the network service stopped"),
-                }
-            }
-        })
-        .await
-        .with_context(|| format!("could not connect to {addr} within {}s", timeout.as_secs()))??;
-        // Keep the event queue drained while fetching.
-        tokio::spawn(async move { while events.recv().await.is_some() {} });
+        let net = super::dial::connect(&to, &chain_id, timeout).await?;
         let file =
             std::fs::File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
         let mut w = ExportWriter::new(BufWriter::with_capacity(1 << 20, file), &chain_id)?;

@@ -23,7 +23,7 @@ pub mod wire;
 pub use config::NodeConfig;
 pub use driver::Node;
 pub use error::DaemonError;
-pub use network::fetch_blocks;
+pub use network::{fetch_blocks, fetch_checkpoint, fetch_consistency};
 pub use status::{AdminToken, Shared, Status, TOKEN_FILE};
 
 /// Start a node from `cfg` and run it until SIGINT/SIGTERM or a fatal error.

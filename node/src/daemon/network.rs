@@ -5,7 +5,8 @@ use super::driver::{Internal, Node, PoolEntry, TARGET};
 use super::wire::{Envelope, Gossip};
 use crate::consensus::{self, Event, Message, Refusal};
 use crate::p2p::{
-    peer_of_org, FetchRequest, FetchResponse, NetworkEvent, NetworkHandle, MAX_BLOCKS_PER_RESPONSE,
+    peer_of_org, ConsistencyAnswer, FetchRequest, FetchResponse, NetworkEvent, NetworkHandle,
+    MAX_BLOCKS_PER_RESPONSE,
 };
 use fedledger_ledger::block::limits;
 use fedledger_ledger::identity::{self, domain};
@@ -380,13 +381,65 @@ pub async fn fetch_blocks(
             .iter()
             .map(|b| codec::decode::<Block>(b, "block").map_err(|e| e.to_string()))
             .collect(),
+        other => Err(format!("answered a block request with {}", other.kind())),
+    }
+}
+
+/// Ask `peer` for `request`, within `timeout`. A node older than the request fails to decode
+/// it and drops the stream, which surfaces here as a failed request.
+async fn ask(
+    net: &NetworkHandle,
+    peer: PeerId,
+    request: FetchRequest,
+    timeout: Duration,
+) -> Result<FetchResponse, String> {
+    tokio::time::timeout(timeout, net.fetch(peer, request))
+        .await
+        .map_err(|_| "timed out".to_string())?
+        .map_err(|e| e.to_string())
+}
+
+/// Fetch `peer`'s latest signed checkpoint note (`None` before its first block). The note is
+/// the peer's word: open it with `fedledger_ledger::tlog::open_checkpoint` before using it.
+/// Its size was checked against `MAX_NOTE_BYTES` by the codec.
+pub async fn fetch_checkpoint(
+    net: &NetworkHandle,
+    peer: PeerId,
+    timeout: Duration,
+) -> Result<Option<String>, String> {
+    match ask(net, peer, FetchRequest::Checkpoint, timeout).await? {
+        FetchResponse::Checkpoint(note) => Ok(note),
         other => Err(format!(
-            "answered a block request with {}",
-            match other {
-                FetchResponse::Blob(_) => "a blob",
-                FetchResponse::Manifest(_) => "a manifest",
-                _ => "a chunk",
-            }
+            "answered a checkpoint request with {}",
+            other.kind()
+        )),
+    }
+}
+
+/// Fetch the consistency proof of `peer`'s log from size `old` to size `new`. An answer for
+/// other sizes than asked is an error, and so is the peer's refusal (its reason is included).
+/// The roots and proof are the peer's word: compare the roots with signed checkpoints and
+/// check the proof with `fedledger_ledger::tlog::verify_consistency`.
+pub async fn fetch_consistency(
+    net: &NetworkHandle,
+    peer: PeerId,
+    old: u64,
+    new: u64,
+    timeout: Duration,
+) -> Result<ConsistencyAnswer, String> {
+    match ask(net, peer, FetchRequest::Consistency { old, new }, timeout).await? {
+        FetchResponse::Consistency(Ok(a)) if (a.old_size, a.new_size) == (old, new) => Ok(a),
+        FetchResponse::Consistency(Ok(a)) => Err(format!(
+            "answered a request for sizes {old} to {new} with a proof for {} to {}",
+            a.old_size, a.new_size
+        )),
+        FetchResponse::Consistency(Err(reason)) => Err(format!(
+            "refused a proof from size {old} to {new}: {}",
+            reason.escape_debug()
+        )),
+        other => Err(format!(
+            "answered a consistency request with {}",
+            other.kind()
         )),
     }
 }

@@ -1,13 +1,16 @@
 //! Fetch serving off the node loop: a bounded pool of tasks reads blobs and block ranges from a
-//! clone of the store and answers, shedding what does not fit.
+//! clone of the store (and checkpoints and consistency proofs from the node's block log) and
+//! answers, shedding what does not fit.
 
 use super::driver::TARGET;
+use super::status::transparency::Transparency;
 use super::status::Shared;
 use crate::p2p::{
-    BlobManifest, FetchRequest, FetchResponse, NetworkHandle, NetworkStats, CHUNK_BYTES,
-    MAX_BLOCKS_PER_RESPONSE, MAX_CHUNKS, MAX_RESPONSE_BYTES,
+    BlobManifest, ConsistencyAnswer, FetchRequest, FetchResponse, NetworkHandle, NetworkStats,
+    CHUNK_BYTES, MAX_BLOCKS_PER_RESPONSE, MAX_CHUNKS, MAX_REASON_BYTES, MAX_RESPONSE_BYTES,
 };
 use fedledger_ledger::store::{LedgerStore, SledStore};
+use fedledger_ledger::tlog::{MAX_NOTE_BYTES, MAX_PROOF_HASHES};
 use fedledger_ledger::Digest;
 use libp2p::request_response::ResponseChannel;
 use libp2p::PeerId;
@@ -57,14 +60,17 @@ impl Verified {
 #[derive(Debug)]
 struct Reader {
     store: SledStore,
+    /// The block log the node loop appends to on every commit (shared with `/checkpoint`).
+    log: Transparency,
     verified: Mutex<Verified>,
     manifests: Mutex<VecDeque<(Digest, Arc<BlobManifest>)>>,
 }
 
 impl Reader {
-    fn new(store: SledStore) -> Self {
+    fn new(store: SledStore, log: Transparency) -> Self {
         Reader {
             store,
+            log,
             verified: Mutex::new(Verified::default()),
             manifests: Mutex::new(VecDeque::new()),
         }
@@ -80,7 +86,41 @@ impl Reader {
             FetchRequest::Chunk { blob, index } => {
                 FetchResponse::Chunk(self.chunk(peer, &blob, index))
             }
+            FetchRequest::Checkpoint => FetchResponse::Checkpoint(self.checkpoint()),
+            FetchRequest::Consistency { old, new } => {
+                FetchResponse::Consistency(self.consistency(peer, old, new))
+            }
         }
+    }
+
+    /// The latest checkpoint the node signed, if one fits a response (it always should: the
+    /// node signs with its own key only; a note over the limit is withheld, not sent cut).
+    fn checkpoint(&self) -> Option<String> {
+        let note = self.log.checkpoint()?;
+        if note.len() > MAX_NOTE_BYTES {
+            tracing::warn!(target: TARGET, bytes = note.len(), "own checkpoint too large to serve");
+            return None;
+        }
+        Some(note)
+    }
+
+    /// The consistency proof from `old` to `new`, or why not (sizes out of range), with the
+    /// reason cut to what the protocol carries.
+    fn consistency(&self, peer: &PeerId, old: u64, new: u64) -> Result<ConsistencyAnswer, String> {
+        let (old_root, new_root, proof) = self.log.roots_and_proof(old, new).map_err(|e| {
+            debug!(target: TARGET, %peer, old, new, error = %e, "consistency proof refused");
+            truncate(e, MAX_REASON_BYTES)
+        })?;
+        if proof.len() > MAX_PROOF_HASHES {
+            return Err(format!("a proof of {} hashes is too long", proof.len()));
+        }
+        Ok(ConsistencyAnswer {
+            old_size: old,
+            old_root,
+            new_size: new,
+            new_root,
+            proof,
+        })
     }
 
     /// The manifest of a stored blob, computed (and the whole blob checked against its hash)
@@ -221,7 +261,7 @@ impl FetchServer {
         serving: usize,
     ) -> Self {
         FetchServer {
-            reader: Arc::new(Reader::new(store)),
+            reader: Arc::new(Reader::new(store, shared.transparency.clone())),
             admit: Arc::new(Semaphore::new(queued)),
             work: Arc::new(Semaphore::new(serving)),
             stats,
@@ -258,16 +298,24 @@ impl FetchServer {
         let this = self.clone();
         tokio::spawn(async move {
             let _admitted = admitted;
-            let Ok(reading) = this.work.clone().acquire_owned().await else {
-                return;
-            };
-            let reader = this.reader.clone();
-            let read = tokio::task::spawn_blocking(move || reader.answer(&peer, request)).await;
-            // The reader slot is for the read; the admission slot stays until the answer is out.
-            drop(reading);
-            let Ok(response) = read else {
-                debug!(target: TARGET, %peer, "fetch serving task failed");
-                return;
+            let response = if is_log_request(&request) {
+                // A few hashes from memory: no reader slot, so a checkpoint is not stuck
+                // behind megabyte blob reads (the admission slot still bounds these).
+                this.reader.answer(&peer, request)
+            } else {
+                let Ok(reading) = this.work.clone().acquire_owned().await else {
+                    return;
+                };
+                let reader = this.reader.clone();
+                let read = tokio::task::spawn_blocking(move || reader.answer(&peer, request)).await;
+                // The reader slot is for the read; the admission slot stays until the answer
+                // is out.
+                drop(reading);
+                let Ok(response) = read else {
+                    debug!(target: TARGET, %peer, "fetch serving task failed");
+                    return;
+                };
+                response
             };
             let len = response_len(&response);
             this.shared.update(|_, c| c.bytes_sent += len);
@@ -277,6 +325,14 @@ impl FetchServer {
     }
 }
 
+/// Requests answered from the in-memory block log rather than the store.
+fn is_log_request(r: &FetchRequest) -> bool {
+    matches!(
+        r,
+        FetchRequest::Checkpoint | FetchRequest::Consistency { .. }
+    )
+}
+
 fn response_len(r: &FetchResponse) -> u64 {
     match r {
         FetchResponse::Blob(Some(b)) => b.len() as u64,
@@ -284,7 +340,22 @@ fn response_len(r: &FetchResponse) -> u64 {
         FetchResponse::Blob(None) | FetchResponse::Manifest(None) | FetchResponse::Chunk(None) => 0,
         FetchResponse::Manifest(Some(m)) => 32 * m.chunks.len() as u64,
         FetchResponse::Chunk(Some(b)) => b.len() as u64,
+        FetchResponse::Checkpoint(note) => note.as_ref().map_or(0, |n| n.len() as u64),
+        FetchResponse::Consistency(Ok(a)) => 32 * (a.proof.len() as u64 + 2),
+        FetchResponse::Consistency(Err(r)) => r.len() as u64,
     }
+}
+
+/// `s` cut to at most `max` bytes, at a character boundary.
+fn truncate(mut s: String, max: usize) -> String {
+    if s.len() > max {
+        let mut end = max;
+        while !s.is_char_boundary(end) {
+            end -= 1;
+        }
+        s.truncate(end);
+    }
+    s
 }
 
 #[cfg(test)]
@@ -369,7 +440,7 @@ mod tests {
     #[test]
     fn a_corrupted_blob_is_not_served_and_a_verified_one_is() {
         let store = SledStore::temporary().unwrap();
-        let r = Reader::new(store.clone());
+        let r = Reader::new(store.clone(), Transparency::default());
         let good = store.put_blob(b"good").unwrap();
         let bad = Digest::of(b"original");
         store
@@ -395,7 +466,7 @@ mod tests {
             .map(|i| (i % 253) as u8)
             .collect();
         let h = store.put_blob(&big).unwrap();
-        let r = Reader::new(store.clone());
+        let r = Reader::new(store.clone(), Transparency::default());
         let p = PeerId::random();
         let m = r.manifest(&p, &h).unwrap();
         assert!(m.fits(big.len() as u64));
@@ -421,7 +492,7 @@ mod tests {
         assert!(r.chunk(&p, &h, 0).is_some());
         assert_eq!(r.chunk(&p, &h, 1), None);
         // A fresh reader (a restarted node) checks the whole blob and serves none of it.
-        let fresh = Reader::new(store);
+        let fresh = Reader::new(store, Transparency::default());
         assert_eq!(fresh.manifest(&p, &h), None);
         assert_eq!(fresh.chunk(&p, &h, 0), None);
     }
@@ -444,7 +515,7 @@ mod tests {
         for _ in 0..(MAX_BLOCKS_PER_RESPONSE + 6) {
             store.append(&chain.next_block()).unwrap();
         }
-        let r = Reader::new(store);
+        let r = Reader::new(store, Transparency::default());
         assert_eq!(
             r.blocks(0, u32::MAX).len(),
             MAX_BLOCKS_PER_RESPONSE as usize
@@ -452,5 +523,132 @@ mod tests {
         assert_eq!(r.blocks(1, 3).len(), 3);
         assert_eq!(r.blocks(u64::from(MAX_BLOCKS_PER_RESPONSE), 100).len(), 7);
         assert!(r.blocks(u64::MAX, u32::MAX).is_empty());
+    }
+
+    /// Append `n` block hashes to `log` as the node loop does; the chain and the signer.
+    fn fill(log: &Transparency, n: u8) -> (Digest, fedledger_ledger::OrgKey) {
+        let chain = Digest::of(b"chain");
+        let key = fedledger_ledger::OrgKey::generate("node");
+        let hashes: Vec<Digest> = (0..n).map(|i| Digest::of(&[i])).collect();
+        log.append(&hashes[..n as usize / 2], &chain, &key);
+        log.append(&hashes[n as usize / 2..], &chain, &key);
+        (chain, key)
+    }
+
+    #[test]
+    fn checkpoint_and_consistency_are_answered_from_the_log_and_verify() {
+        use fedledger_ledger::tlog;
+        let p = PeerId::random();
+        let empty = Reader::new(SledStore::temporary().unwrap(), Transparency::default());
+        assert_eq!(
+            empty.answer(&p, FetchRequest::Checkpoint),
+            FetchResponse::Checkpoint(None),
+            "no block yet"
+        );
+        let log = Transparency::default();
+        let (chain, key) = fill(&log, 9);
+        let r = Reader::new(SledStore::temporary().unwrap(), log.clone());
+        let FetchResponse::Checkpoint(Some(note)) = r.answer(&p, FetchRequest::Checkpoint) else {
+            panic!("no checkpoint");
+        };
+        let cp = tlog::open_checkpoint(note.as_bytes(), &chain, &[key.id()]).unwrap();
+        assert_eq!(cp.size, 9);
+        for old in 1..=9 {
+            let FetchResponse::Consistency(Ok(a)) =
+                r.answer(&p, FetchRequest::Consistency { old, new: 9 })
+            else {
+                panic!("no proof from {old}");
+            };
+            assert_eq!((a.old_size, a.new_size, a.new_root), (old, 9, cp.root));
+            tlog::verify_consistency(old, &a.old_root, 9, &a.new_root, &a.proof).unwrap();
+            let res = FetchResponse::Consistency(Ok(a));
+            assert_eq!(res.check_limits(), Ok(()));
+        }
+        // Sizes out of range: a reason, within the protocol's limit.
+        for (old, new) in [(0, 9), (5, 10), (9, 4), (1, u64::MAX)] {
+            match r.answer(&p, FetchRequest::Consistency { old, new }) {
+                FetchResponse::Consistency(Err(why)) => {
+                    assert!(!why.is_empty() && why.len() <= MAX_REASON_BYTES, "{why}")
+                }
+                other => panic!("{old}..{new}: {other:?}"),
+            }
+        }
+        assert!(truncate("é".repeat(400), MAX_REASON_BYTES).len() <= MAX_REASON_BYTES);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_non_member_fetches_a_checkpoint_and_proof_over_libp2p_and_they_verify() {
+        use crate::daemon::network::{fetch_checkpoint, fetch_consistency};
+        use crate::p2p::{NetworkConfig, NetworkEvent, NetworkService};
+        use fedledger_ledger::tlog;
+        use libp2p::multiaddr::Protocol;
+
+        let config = |bootstrap| NetworkConfig {
+            listen: vec!["/ip4/127.0.0.1/tcp/0".parse().unwrap()],
+            bootstrap,
+            topic: "fedledger-test".into(),
+            heartbeat: Duration::from_millis(200),
+            redial_every: Duration::from_secs(1),
+        };
+        // The node: its fetch events go to a FetchServer over a shared log, as in the driver.
+        let shared = Shared::default();
+        let (chain, key) = fill(&shared.transparency, 7);
+        let (svc, net, mut events) = NetworkService::new(&key, config(vec![])).unwrap();
+        tokio::spawn(svc.run());
+        let server = FetchServer::new(
+            SledStore::temporary().unwrap(),
+            net.stats().clone(),
+            shared.clone(),
+        );
+        let addr = loop {
+            if let Some(NetworkEvent::Listening(a)) = events.recv().await {
+                break a.with(Protocol::P2p(net.local_peer()));
+            }
+        };
+        let serving = net.clone();
+        tokio::spawn(async move {
+            while let Some(e) = events.recv().await {
+                if let NetworkEvent::Fetch {
+                    peer,
+                    request,
+                    channel,
+                } = e
+                {
+                    server.serve(&serving, peer, request, channel);
+                }
+            }
+        });
+        // A client with a throwaway key, as `fedledger checkpoint --peer` dials.
+        let me = fedledger_ledger::OrgKey::generate("auditor");
+        let (svc, client, mut cev) = NetworkService::new(&me, config(vec![addr])).unwrap();
+        tokio::spawn(svc.run());
+        let node = net.local_peer();
+        tokio::time::timeout(Duration::from_secs(20), async {
+            while !matches!(cev.recv().await, Some(NetworkEvent::Connected(p)) if p == node) {}
+        })
+        .await
+        .unwrap();
+        tokio::spawn(async move { while cev.recv().await.is_some() {} });
+
+        let t = Duration::from_secs(10);
+        let note = fetch_checkpoint(&client, node, t).await.unwrap().unwrap();
+        let cp = tlog::open_checkpoint(note.as_bytes(), &chain, &[key.id()]).unwrap();
+        assert_eq!(cp.size, 7);
+        let a = fetch_consistency(&client, node, 3, 7, t).await.unwrap();
+        assert_eq!(a.new_root, cp.root);
+        tlog::verify_consistency(3, &a.old_root, 7, &a.new_root, &a.proof).unwrap();
+        let err = fetch_consistency(&client, node, 3, 8, t).await.unwrap_err();
+        assert!(err.contains("refused") && err.contains("not 8"), "{err}");
+        // The log grows as the node commits; the next answers follow it.
+        shared
+            .transparency
+            .append(&[Digest::of(b"block 8")], &chain, &key);
+        let note = fetch_checkpoint(&client, node, t).await.unwrap().unwrap();
+        let newer = tlog::open_checkpoint(note.as_bytes(), &chain, &[key.id()]).unwrap();
+        assert_eq!(newer.size, 8);
+        let a = fetch_consistency(&client, node, 7, 8, t).await.unwrap();
+        tlog::verify_consistency(7, &cp.root, 8, &newer.root, &a.proof).unwrap();
+        client.shutdown().await;
+        net.shutdown().await;
     }
 }

@@ -1,7 +1,10 @@
-//! The fetch protocol: request an update blob or a range of blocks by hash or height. Framed as a
-//! u32 length and canonical bytes, with hard size limits enforced before allocation.
+//! The fetch protocol: request an update blob or a range of blocks by hash or height, or the
+//! node's latest signed checkpoint and consistency proofs of its block log. Framed as a u32
+//! length and canonical bytes, with hard size limits enforced before allocation, and per-answer
+//! limits (note length, proof hashes) checked on both sides.
 
 use async_trait::async_trait;
+use fedledger_ledger::tlog::{MAX_NOTE_BYTES, MAX_PROOF_HASHES};
 use fedledger_ledger::Digest;
 use futures::prelude::*;
 use libp2p::StreamProtocol;
@@ -20,6 +23,9 @@ pub const MAX_BLOCKS_PER_RESPONSE: u32 = 64;
 pub const CHUNK_BYTES: usize = 8 * 1024 * 1024;
 /// Most chunks of one blob: the genesis limit of 2^28 f32 (1 GiB) in [`CHUNK_BYTES`].
 pub const MAX_CHUNKS: usize = 128;
+
+/// Longest refusal reason carried by a [`FetchResponse::Consistency`] error.
+pub const MAX_REASON_BYTES: usize = 512;
 
 /// The protocol name.
 pub const PROTOCOL: StreamProtocol = StreamProtocol::new("/fedledger/fetch/1");
@@ -45,6 +51,33 @@ pub enum FetchRequest {
         /// Which chunk (from 0).
         index: u32,
     },
+    /// The node's latest signed checkpoint of its block log. Appended after the variants
+    /// above so their wire encodings are unchanged; a node that predates it fails to decode
+    /// the request and closes the stream (the requester sees a failed request, not a hang).
+    Checkpoint,
+    /// The RFC 6962 consistency proof of the node's block log from size `old` to size `new`.
+    Consistency {
+        /// The smaller size (at least 1).
+        old: u64,
+        /// The larger size (at most the node's height).
+        new: u64,
+    },
+}
+
+/// A consistency proof between two sizes of a node's block log, with both roots. A peer's
+/// word: the requester checks the roots against its checkpoints and the proof against them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConsistencyAnswer {
+    /// The smaller size.
+    pub old_size: u64,
+    /// The log's root at `old_size`.
+    pub old_root: Digest,
+    /// The larger size.
+    pub new_size: u64,
+    /// The log's root at `new_size`.
+    pub new_root: Digest,
+    /// The proof hashes (at most [`MAX_PROOF_HASHES`]).
+    pub proof: Vec<Digest>,
 }
 
 /// How a large blob splits into chunks: its length and each chunk's SHA-256. A peer's word
@@ -90,6 +123,46 @@ pub enum FetchResponse {
     Manifest(Option<BlobManifest>),
     /// The chunk, or `None` if this peer does not have the blob.
     Chunk(#[serde(with = "serde_bytes")] Option<Vec<u8>>),
+    /// The latest signed checkpoint note (at most [`MAX_NOTE_BYTES`]), or `None` before the
+    /// first block.
+    Checkpoint(Option<String>),
+    /// The proof, or why the sizes cannot be proven (at most [`MAX_REASON_BYTES`]).
+    Consistency(Result<ConsistencyAnswer, String>),
+}
+
+impl FetchResponse {
+    /// Whether the answer is within the per-answer limits, and if not, why. Checked before a
+    /// response is sent and after one is decoded, so an oversized note or proof is a failed
+    /// request on both sides rather than something a caller has to remember to check.
+    pub fn check_limits(&self) -> Result<(), String> {
+        match self {
+            FetchResponse::Checkpoint(Some(note)) if note.len() > MAX_NOTE_BYTES => Err(format!(
+                "a checkpoint note of {} bytes (limit {MAX_NOTE_BYTES})",
+                note.len()
+            )),
+            FetchResponse::Consistency(Ok(a)) if a.proof.len() > MAX_PROOF_HASHES => Err(format!(
+                "a consistency proof of {} hashes (limit {MAX_PROOF_HASHES})",
+                a.proof.len()
+            )),
+            FetchResponse::Consistency(Err(r)) if r.len() > MAX_REASON_BYTES => Err(format!(
+                "a refusal of {} bytes (limit {MAX_REASON_BYTES})",
+                r.len()
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    /// What kind of answer it is, for error messages.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            FetchResponse::Blob(_) => "a blob",
+            FetchResponse::Blocks(_) => "blocks",
+            FetchResponse::Manifest(_) => "a manifest",
+            FetchResponse::Chunk(_) => "a chunk",
+            FetchResponse::Checkpoint(_) => "a checkpoint",
+            FetchResponse::Consistency(_) => "a consistency proof",
+        }
+    }
 }
 
 /// Length-prefixed postcard with limits.
@@ -163,7 +236,11 @@ impl libp2p::request_response::Codec for FetchCodec {
     where
         T: AsyncRead + Unpin + Send,
     {
-        decode(&read_frame(io, MAX_RESPONSE_BYTES).await?)
+        let res: FetchResponse = decode(&read_frame(io, MAX_RESPONSE_BYTES).await?)?;
+        res.check_limits().map_err(|e| {
+            io::Error::new(io::ErrorKind::InvalidData, format!("the peer sent {e}"))
+        })?;
+        Ok(res)
     }
 
     async fn write_request<T>(
@@ -192,6 +269,9 @@ impl libp2p::request_response::Codec for FetchCodec {
     where
         T: AsyncWrite + Unpin + Send,
     {
+        res.check_limits().map_err(|e| {
+            io::Error::new(io::ErrorKind::InvalidInput, format!("refusing to send {e}"))
+        })?;
         write_frame(
             io,
             &fedledger_ledger::codec::encode(&res),
@@ -320,6 +400,140 @@ mod tests {
         garbage.extend_from_slice(&[0xff; 8]);
         assert!(c
             .read_request(&PROTOCOL, &mut futures::io::Cursor::new(&garbage))
+            .await
+            .is_err());
+    }
+
+    /// Frame `bytes` as the codec does, bypassing its send-side checks.
+    fn frame(bytes: &[u8]) -> Vec<u8> {
+        let mut f = (bytes.len() as u32).to_be_bytes().to_vec();
+        f.extend_from_slice(bytes);
+        f
+    }
+
+    #[tokio::test]
+    async fn checkpoint_and_consistency_round_trip_within_their_limits_and_not_beyond() {
+        let mut c = FetchCodec;
+        let answer = ConsistencyAnswer {
+            old_size: 3,
+            old_root: Digest::of(b"old"),
+            new_size: 9,
+            new_root: Digest::of(b"new"),
+            proof: vec![Digest::of(b"p"); MAX_PROOF_HASHES],
+        };
+        for res in [
+            FetchResponse::Checkpoint(Some("fedledger/00\n1\nAAAA\n\n".into())),
+            FetchResponse::Checkpoint(Some("x".repeat(MAX_NOTE_BYTES))),
+            FetchResponse::Checkpoint(None),
+            FetchResponse::Consistency(Ok(answer.clone())),
+            FetchResponse::Consistency(Err("the log holds 4 blocks, not 9".into())),
+        ] {
+            let mut buf = Vec::new();
+            c.write_response(
+                &PROTOCOL,
+                &mut futures::io::Cursor::new(&mut buf),
+                res.clone(),
+            )
+            .await
+            .unwrap();
+            let back = c
+                .read_response(&PROTOCOL, &mut futures::io::Cursor::new(&buf))
+                .await
+                .unwrap();
+            assert_eq!(back, res);
+        }
+        for req in [
+            FetchRequest::Checkpoint,
+            FetchRequest::Consistency {
+                old: 1,
+                new: u64::MAX,
+            },
+        ] {
+            let mut buf = Vec::new();
+            c.write_request(
+                &PROTOCOL,
+                &mut futures::io::Cursor::new(&mut buf),
+                req.clone(),
+            )
+            .await
+            .unwrap();
+            let back = c
+                .read_request(&PROTOCOL, &mut futures::io::Cursor::new(&buf))
+                .await
+                .unwrap();
+            assert_eq!(back, req);
+        }
+
+        // Beyond the limits: the sender refuses, and a receiver refuses what a peer sends anyway.
+        let mut long = answer;
+        long.proof.push(Digest::of(b"one too many"));
+        for res in [
+            FetchResponse::Checkpoint(Some("x".repeat(MAX_NOTE_BYTES + 1))),
+            FetchResponse::Consistency(Ok(long)),
+            FetchResponse::Consistency(Err("r".repeat(MAX_REASON_BYTES + 1))),
+        ] {
+            let mut buf = Vec::new();
+            let err = c
+                .write_response(
+                    &PROTOCOL,
+                    &mut futures::io::Cursor::new(&mut buf),
+                    res.clone(),
+                )
+                .await
+                .unwrap_err();
+            assert!(err.to_string().contains("refusing to send"), "{err}");
+            assert!(buf.is_empty(), "nothing is written");
+            let sent = frame(&fedledger_ledger::codec::encode(&res));
+            let err = c
+                .read_response(&PROTOCOL, &mut futures::io::Cursor::new(&sent))
+                .await
+                .unwrap_err();
+            assert!(err.to_string().contains("limit"), "{err}");
+        }
+    }
+
+    #[tokio::test]
+    async fn the_earlier_variants_keep_their_wire_tags_and_unknown_ones_are_clean_errors() {
+        let enc = fedledger_ledger::codec::encode::<FetchRequest>;
+        // Old peers' requests decode exactly as before the new variants were appended.
+        assert_eq!(enc(&FetchRequest::Blocks { from: 1, max: 2 })[0], 1);
+        assert_eq!(
+            enc(&FetchRequest::Chunk {
+                blob: Digest::of(b""),
+                index: 0
+            })[0],
+            3
+        );
+        assert_eq!(enc(&FetchRequest::Checkpoint), vec![4]);
+        assert_eq!(
+            enc(&FetchRequest::Consistency { old: 1, new: 2 }),
+            vec![5, 1, 2]
+        );
+        // A request from a newer peer that this one does not know: an error, no panic.
+        let mut c = FetchCodec;
+        for unknown in [
+            vec![6u8],
+            vec![0x7f, 1, 2, 3],
+            vec![0xff, 0xff, 0xff, 0xff, 0x0f],
+        ] {
+            let err = c
+                .read_request(&PROTOCOL, &mut futures::io::Cursor::new(&frame(&unknown)))
+                .await
+                .unwrap_err();
+            assert_eq!(err.kind(), io::ErrorKind::InvalidData, "{err}");
+        }
+        // A truncated consistency answer is an error too.
+        let whole =
+            fedledger_ledger::codec::encode(&FetchResponse::Consistency(Ok(ConsistencyAnswer {
+                old_size: 1,
+                old_root: Digest::of(b"a"),
+                new_size: 2,
+                new_root: Digest::of(b"b"),
+                proof: vec![Digest::of(b"c")],
+            })));
+        let cut = frame(&whole[..whole.len() - 5]);
+        assert!(c
+            .read_response(&PROTOCOL, &mut futures::io::Cursor::new(&cut))
             .await
             .is_err());
     }

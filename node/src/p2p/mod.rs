@@ -15,8 +15,8 @@ mod service;
 
 pub use behaviour::MAX_GOSSIP_BYTES;
 pub use codec::{
-    BlobManifest, FetchCodec, FetchRequest, FetchResponse, CHUNK_BYTES, MAX_BLOCKS_PER_RESPONSE,
-    MAX_CHUNKS, MAX_REQUEST_BYTES, MAX_RESPONSE_BYTES,
+    BlobManifest, ConsistencyAnswer, FetchCodec, FetchRequest, FetchResponse, CHUNK_BYTES,
+    MAX_BLOCKS_PER_RESPONSE, MAX_CHUNKS, MAX_REASON_BYTES, MAX_REQUEST_BYTES, MAX_RESPONSE_BYTES,
 };
 pub use identity::{keypair_for, org_of_peer, peer_of_org};
 pub use limits::{

@@ -9,6 +9,7 @@ use fedledger_ledger::export::{audit_export, ExportReader, ExportWriter};
 use fedledger_ledger::proof::{build_proof, verify_proof, EntryProof};
 use fedledger_ledger::store::{LedgerStore, SledStore};
 use fedledger_ledger::testutil::{test_key, RoundPlan, TestChain};
+use fedledger_ledger::tlog;
 use fedledger_ledger::verify::ChainState;
 use fedledger_ledger::{codec, Block, BlockHeader, Digest, Genesis, OrgId, OrgKey};
 use fedledger_node::consensus::{
@@ -22,8 +23,8 @@ use fedledger_node::learn::data::csv::read_table;
 use fedledger_node::learn::data::Schema;
 use fedledger_node::learn::model::{decode_update, encode_update, model_hash};
 use fedledger_node::p2p::{
-    org_of_peer, peer_of_org, BlobManifest, FetchCodec, FetchRequest, FetchResponse, CHUNK_BYTES,
-    MAX_BLOCKS_PER_RESPONSE,
+    org_of_peer, peer_of_org, BlobManifest, ConsistencyAnswer, FetchCodec, FetchRequest,
+    FetchResponse, CHUNK_BYTES, MAX_BLOCKS_PER_RESPONSE,
 };
 use futures::executor::block_on;
 use futures::io::Cursor;
@@ -327,6 +328,8 @@ fn fetch_request_seeds() -> Vec<Vec<u8>> {
             blob: f.blocks[0].hash(),
             index: u32::MAX,
         }),
+        frame_request(FetchRequest::Checkpoint),
+        frame_request(FetchRequest::Consistency { old: 2, new: 5 }),
     ]
 }
 
@@ -361,7 +364,37 @@ fn fetch_response_seeds() -> Vec<Vec<u8>> {
         frame_response(FetchResponse::Manifest(None)),
         frame_response(FetchResponse::Chunk(Some(vec![7; 1000]))),
         frame_response(FetchResponse::Chunk(None)),
+        frame_response(FetchResponse::Checkpoint(Some(fixture_checkpoint()))),
+        frame_response(FetchResponse::Checkpoint(None)),
+        frame_response(FetchResponse::Consistency(Ok(fixture_consistency()))),
+        frame_response(FetchResponse::Consistency(Err(
+            "the log holds 5 blocks, not 9".into(),
+        ))),
     ]
+}
+
+/// The fixture chain's signed checkpoint at its tip.
+#[allow(clippy::expect_used)]
+fn fixture_checkpoint() -> String {
+    let f = fixture();
+    let log =
+        tlog::BlockLog::from_block_hashes(&f.blocks.iter().map(Block::hash).collect::<Vec<_>>());
+    tlog::sign_checkpoint(&f.chain_id, &log, log.size(), &[&f.keys[0]]).expect("sign")
+}
+
+/// The fixture chain's consistency proof from size 2 to its tip.
+#[allow(clippy::expect_used)]
+fn fixture_consistency() -> ConsistencyAnswer {
+    let f = fixture();
+    let log =
+        tlog::BlockLog::from_block_hashes(&f.blocks.iter().map(Block::hash).collect::<Vec<_>>());
+    ConsistencyAnswer {
+        old_size: 2,
+        old_root: log.root(2).expect("root"),
+        new_size: log.size(),
+        new_root: log.root(log.size()).expect("root"),
+        proof: log.consistency(2, log.size()).expect("proof"),
+    }
 }
 
 fn fetch_response_run(bytes: &[u8]) -> Outcome {
@@ -378,6 +411,25 @@ fn fetch_response_run(bytes: &[u8]) -> Outcome {
                 FetchResponse::Blocks(raw) => {
                     for b in raw {
                         let _ = Block::decode(b);
+                    }
+                }
+                // What `fedledger checkpoint --peer` and `consistency --peer` do with them.
+                FetchResponse::Checkpoint(note) => {
+                    if let Some(n) = note {
+                        let f = fixture();
+                        let members: Vec<_> = f.keys.iter().map(OrgKey::id).collect();
+                        let _ = tlog::open_checkpoint(n.as_bytes(), &f.chain_id, &members);
+                    }
+                }
+                FetchResponse::Consistency(answer) => {
+                    if let Ok(a) = answer {
+                        let _ = tlog::verify_consistency(
+                            a.old_size,
+                            &a.old_root,
+                            a.new_size,
+                            &a.new_root,
+                            &a.proof,
+                        );
                     }
                 }
             }

@@ -100,23 +100,29 @@ impl Transparency {
 
     /// The consistency proof from `old` to `new` (1 <= old <= new <= size), or why not.
     pub fn consistency(&self, old: u64, new: u64) -> Result<ConsistencyProof, String> {
+        let (old_root, new_root, proof) = self.roots_and_proof(old, new)?;
+        Ok(ConsistencyProof {
+            old_size: old,
+            old_root: old_root.to_hex(),
+            new_size: new,
+            new_root: new_root.to_hex(),
+            proof: proof.iter().map(Digest::to_hex).collect(),
+        })
+    }
+
+    /// The roots at `old` and `new` and the consistency proof between them, under one read
+    /// lock so all three describe the same log (for the libp2p fetch protocol).
+    pub fn roots_and_proof(
+        &self,
+        old: u64,
+        new: u64,
+    ) -> Result<(Digest, Digest, Vec<Digest>), String> {
         let st = self
             .inner
             .read()
             .map_err(|_| "the log is unavailable".to_string())?;
         let proof = st.log.consistency(old, new).map_err(|e| e.to_string())?;
-        let root = |n| {
-            st.log
-                .root(n)
-                .map(|r| r.to_hex())
-                .map_err(|e| e.to_string())
-        };
-        Ok(ConsistencyProof {
-            old_size: old,
-            old_root: root(old)?,
-            new_size: new,
-            new_root: root(new)?,
-            proof: proof.iter().map(Digest::to_hex).collect(),
-        })
+        let root = |n| st.log.root(n).map_err(|e| e.to_string());
+        Ok((root(old)?, root(new)?, proof))
     }
 }
