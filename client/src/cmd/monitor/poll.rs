@@ -420,3 +420,39 @@ fn now() -> u64 {
         .map(|d| d.as_secs())
         .unwrap_or(0)
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::decode_frames;
+    use fedledger_ledger::testutil::TestChain;
+
+    #[test]
+    fn block_frames_round_trip_and_junk_is_an_error_not_a_panic() {
+        let mut c = TestChain::new(4, 1, "median");
+        let blocks: Vec<_> = (0..3).map(|_| c.next_block()).collect();
+        let mut body = Vec::new();
+        for b in &blocks {
+            let raw = b.encode();
+            body.extend_from_slice(&(raw.len() as u32).to_be_bytes());
+            body.extend_from_slice(&raw);
+        }
+        let got = decode_frames(&body).unwrap();
+        assert_eq!(
+            got.iter().map(|b| b.hash()).collect::<Vec<_>>(),
+            blocks.iter().map(|b| b.hash()).collect::<Vec<_>>()
+        );
+        // Truncated anywhere, a length past the end, a huge length, or garbage: errors.
+        for cut in [1, 3, 4, 10, body.len() - 1] {
+            assert!(decode_frames(&body[..cut]).is_err(), "cut at {cut}");
+        }
+        assert!(decode_frames(&[0xff, 0xff, 0xff, 0xff, 1, 2]).is_err());
+        assert!(decode_frames(&[0, 0, 0, 2, 7, 7]).is_err());
+        for seed in 0u8..=255 {
+            let junk: Vec<u8> = (0..64u8)
+                .map(|i| i.wrapping_mul(seed).wrapping_add(seed))
+                .collect();
+            let _ = decode_frames(&junk);
+        }
+    }
+}
