@@ -5,22 +5,9 @@
 
 use serde_json::Value;
 use std::path::Path;
-use std::process::{Command, Output};
 
-fn fedledger(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_fedledger"))
-        .args(args)
-        .output()
-        .unwrap()
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
+mod common;
+use common::{fedledger, text};
 
 /// 2 rules x 2 attacks, 5 organizations (1 attacker), 3 rounds, 2 seeds.
 const GRID: &[(&str, &str)] = &[

@@ -4,22 +4,9 @@
 use fedledger_ledger::store::{LedgerStore, SledStore, LEDGER_SUBDIR};
 use fedledger_ledger::testutil::{test_key, RoundPlan, TestChain};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
-fn fedledger(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_fedledger"))
-        .args(args)
-        .output()
-        .unwrap()
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
+mod common;
+use common::{fedledger, text};
 
 /// A data dir with a 6-block ledger (an exclusion and a join) and its genesis file.
 fn ledger_dir(dir: &Path) -> (PathBuf, PathBuf, TestChain) {
@@ -513,35 +500,51 @@ fn forked_ledger_dir(dir: &Path) -> PathBuf {
     data
 }
 
+/// `test_key(i)` written to `dir/k{i}.key`.
+fn key_file(dir: &Path, i: u64) -> PathBuf {
+    let p = dir.join(format!("k{i}.key"));
+    test_key(i).write_to(&p).unwrap();
+    p
+}
+
+/// `fedledger checkpoint` of the ledger in `data` at `height`, signed with `key`, written to
+/// `out`; the path and the `--json` output.
+fn write_checkpoint(
+    genesis: &str,
+    data: &Path,
+    height: &str,
+    key: &Path,
+    out: &Path,
+) -> (PathBuf, serde_json::Value) {
+    let o = fedledger(&[
+        "checkpoint",
+        "--genesis",
+        genesis,
+        "--data-dir",
+        data.to_str().unwrap(),
+        "--height",
+        height,
+        "--key",
+        key.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--json",
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    (out.to_path_buf(), v)
+}
+
 #[test]
 fn checkpoints_are_consistent_along_one_history_and_a_fork_is_named() {
     let dir = tempfile::tempdir().unwrap();
     let (data, genesis, _) = ledger_dir(dir.path());
     let fork = forked_ledger_dir(dir.path());
     let g = genesis.to_str().unwrap();
-    let key = |i: u64| {
-        let p = dir.path().join(format!("k{i}.key"));
-        test_key(i).write_to(&p).unwrap();
-        p
-    };
+    let key = |i: u64| key_file(dir.path(), i);
     let (k0, k1) = (key(0), key(1));
     let checkpoint = |data: &Path, height: &str, k: &Path, name: &str| {
-        let out = dir.path().join(name);
-        let o = fedledger(&[
-            "checkpoint",
-            "--genesis",
-            g,
-            "--data-dir",
-            data.to_str().unwrap(),
-            "--height",
-            height,
-            "--key",
-            k.to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
-        ]);
-        assert!(o.status.success(), "{}", text(&o));
-        out
+        write_checkpoint(g, data, height, k, &dir.path().join(name)).0
     };
     let old = checkpoint(&data, "3", &k0, "old.txt");
     let new = checkpoint(&data, "6", &k1, "new.txt");
@@ -723,30 +726,9 @@ fn a_proof_with_a_checkpoint_shows_the_block_in_the_signed_log_and_tampering_fai
     let (data, genesis, _) = ledger_dir(dir.path());
     let fork = forked_ledger_dir(dir.path());
     let g = genesis.to_str().unwrap();
-    let key = |i: u64| {
-        let p = dir.path().join(format!("k{i}.key"));
-        test_key(i).write_to(&p).unwrap();
-        p
-    };
+    let key = |i: u64| key_file(dir.path(), i);
     let checkpoint = |data: &Path, height: &str, k: &Path, name: &str| {
-        let out = dir.path().join(name);
-        let o = fedledger(&[
-            "checkpoint",
-            "--genesis",
-            g,
-            "--data-dir",
-            data.to_str().unwrap(),
-            "--height",
-            height,
-            "--key",
-            k.to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
-            "--json",
-        ]);
-        assert!(o.status.success(), "{}", text(&o));
-        let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-        (out, v)
+        write_checkpoint(g, data, height, k, &dir.path().join(name))
     };
     // Signed by the member who joined at height 3: the proof's membership history admits it.
     let (cp6, cp6_json) = checkpoint(&data, "6", &key(50), "cp6.txt");

@@ -8,14 +8,9 @@ use fedledger_ledger::store::{LedgerStore, SledStore, LEDGER_SUBDIR};
 use fedledger_ledger::{Digest, Entry, OrgKey};
 use serde_json::Value;
 use std::path::Path;
-use std::process::{Command, Output};
 
-fn fedledger(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_fedledger"))
-        .args(args)
-        .output()
-        .unwrap()
-}
+mod common;
+use common::fedledger;
 
 fn simulate(dir: &Path) {
     let o = fedledger(&[

@@ -12,23 +12,11 @@ use fedledger_ledger::{Block, Digest, OrgKey};
 use fedledger_node::daemon::status::{self, AdminSettings, AdminToken, Shared};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 use std::sync::Arc;
 
-fn fedledger(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_fedledger"))
-        .args(args)
-        .output()
-        .unwrap()
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
+mod common;
+use common::{fedledger, text};
 
 /// A chain of `len` blocks; `fork` excludes another member at height 2, so two chains with
 /// different `fork` share block 1 and differ from 2 on (what a colluding quorum can sign).

@@ -13,6 +13,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+mod common;
+use common::{fedledger, text};
+
 const SCRIPT_NAME: &str = "<script>alert(1)</script>";
 const IMG_NAME: &str = "<img src=x onerror=alert(2)>\"'&";
 const ROUNDS: u64 = 14;
@@ -24,21 +27,6 @@ const CHARTS: [&str; 6] = [
     "fairness",
     "membership",
 ];
-
-fn fedledger(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_fedledger"))
-        .args(args)
-        .output()
-        .unwrap()
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
 
 /// `c.build(plan)` with the round summary's metrics replaced, resealed and re-signed, so the
 /// charts have something to show.

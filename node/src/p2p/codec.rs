@@ -312,11 +312,10 @@ mod tests {
         let _ = (Before::Blocks(vec![]), Before::Manifest(None));
     }
 
-    #[tokio::test]
-    async fn frames_round_trip_and_oversized_frames_are_refused_before_allocation() {
+    /// Write `res` as a frame and read it back.
+    async fn response_round_trip(res: &FetchResponse) -> FetchResponse {
         let mut c = FetchCodec;
         let mut buf = Vec::new();
-        let res = FetchResponse::Blob(Some(vec![7u8; 1000]));
         c.write_response(
             &PROTOCOL,
             &mut futures::io::Cursor::new(&mut buf),
@@ -324,11 +323,32 @@ mod tests {
         )
         .await
         .unwrap();
-        let back = c
-            .read_response(&PROTOCOL, &mut futures::io::Cursor::new(&buf))
+        c.read_response(&PROTOCOL, &mut futures::io::Cursor::new(&buf))
             .await
-            .unwrap();
-        assert_eq!(back, res);
+            .unwrap()
+    }
+
+    /// Write `req` as a frame and read it back.
+    async fn request_round_trip(req: &FetchRequest) -> FetchRequest {
+        let mut c = FetchCodec;
+        let mut buf = Vec::new();
+        c.write_request(
+            &PROTOCOL,
+            &mut futures::io::Cursor::new(&mut buf),
+            req.clone(),
+        )
+        .await
+        .unwrap();
+        c.read_request(&PROTOCOL, &mut futures::io::Cursor::new(&buf))
+            .await
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn frames_round_trip_and_oversized_frames_are_refused_before_allocation() {
+        let mut c = FetchCodec;
+        let res = FetchResponse::Blob(Some(vec![7u8; 1000]));
+        assert_eq!(response_round_trip(&res).await, res);
 
         // The chunked-transfer messages round-trip too.
         let manifest = BlobManifest {
@@ -344,19 +364,7 @@ mod tests {
             FetchResponse::Chunk(Some(vec![1, 2, 3])),
             FetchResponse::Chunk(None),
         ] {
-            let mut buf = Vec::new();
-            c.write_response(
-                &PROTOCOL,
-                &mut futures::io::Cursor::new(&mut buf),
-                res.clone(),
-            )
-            .await
-            .unwrap();
-            let back = c
-                .read_response(&PROTOCOL, &mut futures::io::Cursor::new(&buf))
-                .await
-                .unwrap();
-            assert_eq!(back, res);
+            assert_eq!(response_round_trip(&res).await, res);
         }
         for req in [
             FetchRequest::Manifest(Digest::of(b"x")),
@@ -365,19 +373,7 @@ mod tests {
                 index: 127,
             },
         ] {
-            let mut buf = Vec::new();
-            c.write_request(
-                &PROTOCOL,
-                &mut futures::io::Cursor::new(&mut buf),
-                req.clone(),
-            )
-            .await
-            .unwrap();
-            let back = c
-                .read_request(&PROTOCOL, &mut futures::io::Cursor::new(&buf))
-                .await
-                .unwrap();
-            assert_eq!(back, req);
+            assert_eq!(request_round_trip(&req).await, req);
         }
 
         // A length prefix claiming 1 GiB is rejected without reading (or allocating) it.
@@ -428,19 +424,7 @@ mod tests {
             FetchResponse::Consistency(Ok(answer.clone())),
             FetchResponse::Consistency(Err("the log holds 4 blocks, not 9".into())),
         ] {
-            let mut buf = Vec::new();
-            c.write_response(
-                &PROTOCOL,
-                &mut futures::io::Cursor::new(&mut buf),
-                res.clone(),
-            )
-            .await
-            .unwrap();
-            let back = c
-                .read_response(&PROTOCOL, &mut futures::io::Cursor::new(&buf))
-                .await
-                .unwrap();
-            assert_eq!(back, res);
+            assert_eq!(response_round_trip(&res).await, res);
         }
         for req in [
             FetchRequest::Checkpoint,
@@ -449,19 +433,7 @@ mod tests {
                 new: u64::MAX,
             },
         ] {
-            let mut buf = Vec::new();
-            c.write_request(
-                &PROTOCOL,
-                &mut futures::io::Cursor::new(&mut buf),
-                req.clone(),
-            )
-            .await
-            .unwrap();
-            let back = c
-                .read_request(&PROTOCOL, &mut futures::io::Cursor::new(&buf))
-                .await
-                .unwrap();
-            assert_eq!(back, req);
+            assert_eq!(request_round_trip(&req).await, req);
         }
 
         // Beyond the limits: the sender refuses, and a receiver refuses what a peer sends anyway.
