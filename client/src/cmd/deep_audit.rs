@@ -171,6 +171,22 @@ impl DeepAudit {
         .map_err(Finding::Mismatch)
     }
 
+    /// The model after the last block, when every round so far was recomputed and matched.
+    pub fn model(&self) -> Option<&[f32]> {
+        match self.broken_at {
+            None => self.model.as_deref(),
+            Some(_) => None,
+        }
+    }
+
+    /// Why the replay stopped, if it did.
+    pub fn problem(&self) -> Option<&DeepFinding> {
+        self.report
+            .mismatches
+            .first()
+            .or(self.report.unverifiable.first())
+    }
+
     /// The findings.
     pub fn finish(mut self) -> DeepReport {
         self.report.complete =

@@ -12,6 +12,7 @@ mod checkpoint_peer;
 pub mod deep_audit;
 mod dial;
 pub mod encode;
+pub mod explain;
 pub mod export;
 pub mod fetch;
 pub mod genesis;

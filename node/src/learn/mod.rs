@@ -6,6 +6,7 @@ pub mod attack;
 pub mod bench;
 pub mod data;
 pub mod error;
+pub mod explain;
 pub mod metrics;
 pub mod model;
 pub mod partition;
