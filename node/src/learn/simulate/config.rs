@@ -112,6 +112,11 @@ pub struct SimConfig {
     pub holdout: f64,
     /// Seed of everything (data, partition, init, sampling, noise, attacks).
     pub seed: u64,
+    /// After the global rounds, each organization fine-tunes the final global model on its own
+    /// training data for this many local epochs (DP-SGD with its own settings, the spend added
+    /// to its epsilon) and is scored on its own holdout, global against personalized; 0: off.
+    #[serde(default)]
+    pub personalize_epochs: u32,
 }
 
 impl Default for SimConfig {
@@ -137,6 +142,7 @@ impl Default for SimConfig {
             momentum: 0.9,
             holdout: 0.2,
             seed: 7,
+            personalize_epochs: 0,
         }
     }
 }

@@ -1,7 +1,7 @@
 //! Running a simulated federation round by round.
 
 use super::glue;
-use super::report::{OrgSummary, OrgUpdate, RoundRecord, RoundReport, SimReport};
+use super::report::{OrgSummary, OrgUpdate, Personalization, RoundRecord, RoundReport, SimReport};
 use super::{DataSource, DpPlanMode, Noise, SimConfig};
 use crate::learn::aggregate::Aggregator;
 use crate::learn::attack::Attack;
@@ -35,6 +35,7 @@ const SEED_SPLIT: u64 = 2;
 const SEED_TRAIN: u64 = 3;
 const SEED_CENTRAL: u64 = 4;
 const SEED_ATTACK: u64 = 5;
+const SEED_PERSONALIZE: u64 = 6;
 
 /// A prepared simulation: data loaded and partitioned, model shape fixed, noise calibrated.
 #[derive(Debug)]
@@ -487,10 +488,20 @@ impl Simulation {
         }
         let final_metrics = evaluate_model(&self.arch, &global, &self.pooled_holdout)?;
         let centralized = self.centralized()?;
+        let personalized: Vec<Option<Personalization>> = if cfg.personalize_epochs > 0 {
+            (0..n)
+                .into_par_iter()
+                .map(|k| self.personalize(k, &global, &accountants[k]).map(Some))
+                .collect::<Result<_, _>>()?
+        } else {
+            vec![None; n]
+        };
         let orgs = (0..n)
-            .map(|k| {
+            .zip(personalized)
+            .map(|(k, personalized)| {
                 let d = &self.train[k];
                 OrgSummary {
+                    personalized,
                     org: k,
                     train_examples: d.len() as u64,
                     holdout_examples: self.holdout[k].len() as u64,
@@ -520,6 +531,51 @@ impl Simulation {
             .filter(|(k, _)| !self.is_byzantine(*k))
             .filter_map(|(_, e)| *e)
             .reduce(f64::max)
+    }
+
+    /// Fine-tune the final global model on organization `k`'s own training data (its own
+    /// DP-SGD settings, `personalize_epochs` epochs) and score both on its own holdout.
+    fn personalize(
+        &self,
+        k: usize,
+        global: &[f32],
+        accountant: &Accountant,
+    ) -> Result<Personalization, LearnError> {
+        let tc = TrainConfig {
+            local_epochs: self.cfg.personalize_epochs,
+            ..self.train_cfgs[k]
+        };
+        let out = train_local(
+            &self.arch,
+            global,
+            &self.train[k],
+            &tc,
+            derive(self.cfg.seed, &[SEED_PERSONALIZE, k as u64]),
+        )?;
+        let own: Vec<f32> = global.iter().zip(&out.delta).map(|(g, d)| g + d).collect();
+        let holdout = &self.holdout[k];
+        let before = evaluate_model(&self.arch, global, holdout)?;
+        let after = evaluate_model(&self.arch, &own, holdout)?;
+        let epsilon_after = if self.dp_on() && self.sigma(k) > 0.0 {
+            Some(glue::spend(
+                &mut accountant.clone(),
+                &out.spend,
+                self.cfg.delta,
+            )?)
+        } else {
+            None
+        };
+        Ok(Personalization {
+            holdout_positives: holdout.y.iter().filter(|&&y| y == 1).count() as u64,
+            holdout_examples: holdout.len() as u64,
+            global_auc: before.auc,
+            personalized_auc: after.auc,
+            global_accuracy: before.accuracy,
+            personalized_accuracy: after.accuracy,
+            global_log_loss: before.log_loss,
+            personalized_log_loss: after.log_loss,
+            epsilon_after,
+        })
     }
 
     /// One organization's round: evaluate the base model on its holdout, then train.

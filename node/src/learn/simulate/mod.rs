@@ -10,4 +10,6 @@ mod report;
 pub use config::{DataSource, DpPlanMode, Noise, SimConfig};
 pub use engine::Simulation;
 pub use glue::check_rule;
-pub use report::{OrgSummary, OrgUpdate, RoundRecord, RoundReport, SimReport, UpdateOutcome};
+pub use report::{
+    OrgSummary, OrgUpdate, Personalization, RoundRecord, RoundReport, SimReport, UpdateOutcome,
+};

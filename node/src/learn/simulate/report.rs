@@ -51,6 +51,34 @@ pub struct OrgSummary {
     /// Its planned DP-SGD settings (with `--dp-plan auto`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub plan: Option<DpPlan>,
+    /// The final global model against its own fine-tuned one, on its own holdout (with
+    /// `personalize_epochs`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub personalized: Option<Personalization>,
+}
+
+/// One organization's own holdout, scored by the global model and by its personalized one.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Personalization {
+    /// Positive examples in its holdout (AUC needs both classes: with none or all positive,
+    /// both AUCs are 0.5 and say nothing).
+    pub holdout_positives: u64,
+    /// Holdout examples.
+    pub holdout_examples: u64,
+    /// The global model's AUC on it.
+    pub global_auc: f64,
+    /// The personalized model's AUC on it.
+    pub personalized_auc: f64,
+    /// The global model's accuracy on it.
+    pub global_accuracy: f64,
+    /// The personalized model's accuracy on it.
+    pub personalized_accuracy: f64,
+    /// The global model's log loss on it.
+    pub global_log_loss: f64,
+    /// The personalized model's log loss on it.
+    pub personalized_log_loss: f64,
+    /// Its epsilon after the fine-tuning spend too (`None` without DP).
+    pub epsilon_after: Option<f64>,
 }
 
 /// The whole run.
