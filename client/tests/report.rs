@@ -3,9 +3,7 @@
 //! yields a report that says where it failed; headless Chromium renders the charts.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use fedledger_ledger::block::{
-    BlockPlan, DpSpend, Entry, FinalizationCertificate, FinalizeVote, RoundMetrics,
-};
+use fedledger_ledger::block::{DpSpend, Entry, RoundMetrics};
 use fedledger_ledger::store::{LedgerStore, SledStore, LEDGER_SUBDIR};
 use fedledger_ledger::testutil::{test_genesis, test_key, RoundPlan, TestChain};
 use fedledger_ledger::{Block, OrgKey};
@@ -34,7 +32,8 @@ fn build_with_metrics(c: &TestChain, plan: &RoundPlan, m: RoundMetrics) -> Block
     let b = c.build(plan);
     let entries = b
         .entries
-        .into_iter()
+        .iter()
+        .cloned()
         .map(|e| match e {
             Entry::Summary(mut s) => {
                 s.metrics = m.clone();
@@ -43,33 +42,7 @@ fn build_with_metrics(c: &TestChain, plan: &RoundPlan, m: RoundMetrics) -> Block
             e => e,
         })
         .collect();
-    let h = &b.header;
-    let (header, entries) = BlockPlan {
-        chain_id: h.chain_id,
-        height: h.height,
-        view: h.view,
-        prev_hash: h.prev_hash,
-        model_hash: h.model_hash,
-        proposer: h.proposer,
-        timestamp_ms: h.timestamp_ms,
-    }
-    .seal(entries);
-    let vote = FinalizeVote {
-        height: header.height,
-        view: header.view,
-        block_hash: header.hash(),
-    };
-    let votes = b
-        .certificate
-        .votes
-        .iter()
-        .map(|v| vote.sign(c.key(&v.signer), &c.chain_id()))
-        .collect();
-    Block {
-        header,
-        entries,
-        certificate: FinalizationCertificate::from_votes(plan.view, votes),
-    }
+    c.reseal(&b, entries)
 }
 
 fn metrics(round: u64) -> RoundMetrics {

@@ -40,6 +40,63 @@ pub struct Genesis {
     /// are unchanged.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub transparency: Option<TransparencyPolicy>,
+    /// What the consortium processes customer data for (`[purpose]`). Every signature on the
+    /// ledger is bound to the chain id, the hash of this file, so every update commitment and
+    /// join request binds to it. Absent from the canonical encoding when unset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub purpose: Option<PurposeSpec>,
+}
+
+/// The lawful bases of GDPR Article 6(1), as `[purpose] lawful_basis` names them.
+pub const LAWFUL_BASES: [&str; 6] = [
+    "consent",
+    "contract",
+    "legal-obligation",
+    "vital-interests",
+    "public-task",
+    "legitimate-interests",
+];
+
+/// `[purpose]`: purpose limitation and data minimization, declared once for the consortium.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PurposeSpec {
+    /// What the model is trained for, in words.
+    pub purpose: String,
+    /// The lawful basis of the processing (one of [`LAWFUL_BASES`]).
+    pub lawful_basis: String,
+    /// The categories of personal data used (e.g. "account balance", "income").
+    pub data_categories: Vec<String>,
+    /// How long members keep the data and the updates derived from it, in words.
+    pub retention: String,
+}
+
+impl PurposeSpec {
+    fn validate(&self) -> Result<(), String> {
+        let text = |name: &str, v: &str, max: usize| {
+            if v.trim().is_empty() || v.len() > max {
+                Err(format!("purpose.{name} must be 1 to {max} bytes"))
+            } else {
+                Ok(())
+            }
+        };
+        text("purpose", &self.purpose, 1024)?;
+        text("retention", &self.retention, 256)?;
+        if !LAWFUL_BASES.contains(&self.lawful_basis.as_str()) {
+            return Err(format!(
+                "purpose.lawful_basis {:?}: expected one of {}",
+                self.lawful_basis.chars().take(64).collect::<String>(),
+                LAWFUL_BASES.join(", ")
+            ));
+        }
+        if self.data_categories.is_empty() || self.data_categories.len() > 64 {
+            return Err("purpose.data_categories must list 1 to 64 categories".into());
+        }
+        for c in &self.data_categories {
+            text("data_categories[]", c, 128)?;
+        }
+        Ok(())
+    }
 }
 
 /// Most witnesses a genesis may name.
@@ -462,6 +519,10 @@ impl Genesis {
         }
         if let Some(t) = &self.transparency {
             t.validate()
+                .map_err(|reason| LedgerError::InvalidGenesis { reason })?;
+        }
+        if let Some(p) = &self.purpose {
+            p.validate()
                 .map_err(|reason| LedgerError::InvalidGenesis { reason })?;
         }
         Ok(())

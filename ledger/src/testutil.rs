@@ -65,6 +65,7 @@ pub fn test_genesis(n: usize, f: u32, rule: &str, epsilon_max: f64) -> Genesis {
         },
         members,
         transparency: None,
+        purpose: None,
     }
 }
 
@@ -287,6 +288,38 @@ impl TestChain {
             header,
             entries,
             certificate: FinalizationCertificate::from_votes(plan.view, votes),
+        }
+    }
+
+    /// `block` with `entries` instead of its own, sealed and certified again by the same
+    /// signers: what a colluding quorum could finalize (for tests of the validity rules).
+    pub fn reseal(&self, block: &Block, entries: Vec<Entry>) -> Block {
+        let h = &block.header;
+        let (header, entries) = BlockPlan {
+            chain_id: h.chain_id,
+            height: h.height,
+            view: h.view,
+            prev_hash: h.prev_hash,
+            model_hash: h.model_hash,
+            proposer: h.proposer,
+            timestamp_ms: h.timestamp_ms,
+        }
+        .seal(entries);
+        let vote = FinalizeVote {
+            height: header.height,
+            view: header.view,
+            block_hash: header.hash(),
+        };
+        let votes = block
+            .certificate
+            .votes
+            .iter()
+            .map(|v| vote.sign(self.key(&v.signer), &self.chain_id()))
+            .collect();
+        Block {
+            header,
+            entries,
+            certificate: FinalizationCertificate::from_votes(h.view, votes),
         }
     }
 

@@ -304,6 +304,10 @@ fn print_human(o: &AuditOutcome, lines: &[RoundLine], rounds: bool) {
         "  rule          {} with f={}, epsilon at delta={:e}",
         r.rule, r.f, r.delta
     );
+    if let Some(p) = &r.purpose {
+        println!("  every commitment is bound (through the chain id) to the declared purpose:");
+        super::genesis::print_purpose(p, "    ");
+    }
     println!(
         "  updates       {} committed, {} excluded; {} view changes",
         r.updates, r.exclusions, r.view_changes

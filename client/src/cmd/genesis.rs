@@ -2,8 +2,8 @@
 
 use anyhow::Context;
 use fedledger_ledger::genesis::{
-    AggregationSpec, DpPlanSpec, DpPolicy, Genesis, MemberSpec, ModelSpec, RoundPolicy,
-    FORMAT_VERSION,
+    AggregationSpec, DpPlanSpec, DpPolicy, Genesis, MemberSpec, ModelSpec, PurposeSpec,
+    RoundPolicy, FORMAT_VERSION,
 };
 use fedledger_ledger::{OrgId, OrgKey};
 use std::path::PathBuf;
@@ -97,6 +97,21 @@ pub struct NewArgs {
     /// Stop after this many rounds (0 = no limit).
     #[arg(long, default_value_t = 0)]
     max_rounds: u64,
+    /// What the consortium trains for, in words (`[purpose]`; with --lawful-basis,
+    /// --data-category and --retention). Every update commitment and join request is bound to
+    /// it through the chain id.
+    #[arg(long, requires_all = ["lawful_basis", "data_category", "retention"])]
+    purpose: Option<String>,
+    /// The lawful basis: consent, contract, legal-obligation, vital-interests, public-task or
+    /// legitimate-interests (GDPR Art. 6(1)).
+    #[arg(long, requires = "purpose")]
+    lawful_basis: Option<String>,
+    /// A category of personal data used (repeat).
+    #[arg(long, requires = "purpose")]
+    data_category: Vec<String>,
+    /// How long members keep the data and what is derived from it, in words.
+    #[arg(long, requires = "purpose")]
+    retention: Option<String>,
     /// Where to write it (refuses to overwrite).
     #[arg(long, value_name = "FILE")]
     out: PathBuf,
@@ -198,6 +213,12 @@ pub fn run(c: Command) -> anyhow::Result<ExitCode> {
                 },
                 members,
                 transparency: None,
+                purpose: a.purpose.clone().map(|purpose| PurposeSpec {
+                    purpose,
+                    lawful_basis: a.lawful_basis.clone().unwrap_or_default(),
+                    data_categories: a.data_category.clone(),
+                    retention: a.retention.clone().unwrap_or_default(),
+                }),
             };
             // Round-trip through the parser so what we write is exactly what nodes will accept.
             let g = Genesis::from_toml(&g.to_toml())?;
@@ -250,6 +271,9 @@ pub fn run(c: Command) -> anyhow::Result<ExitCode> {
                         g.dp.delta
                     ),
                 }
+                if let Some(p) = &g.purpose {
+                    print_purpose(p, "");
+                }
                 for m in &g.members {
                     println!(
                         "member       {} {:<20} epsilon_max {}",
@@ -262,4 +286,12 @@ pub fn run(c: Command) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The `[purpose]` lines of `genesis show` and `audit`, indented by `indent`.
+pub fn print_purpose(p: &PurposeSpec, indent: &str) {
+    println!("{indent}purpose      {}", p.purpose);
+    println!("{indent}lawful basis {}", p.lawful_basis);
+    println!("{indent}data         {}", p.data_categories.join(", "));
+    println!("{indent}retention    {}", p.retention);
 }

@@ -101,6 +101,7 @@ impl LedgerWriter {
             },
             members,
             transparency: None,
+            purpose: None,
         };
         let genesis = Genesis::from_toml(&genesis.to_toml())
             .context("this simulation cannot be a consortium")?;

@@ -125,6 +125,12 @@ fn summary(h: &mut String, o: &AuditOutcome) {
         &format!("{} committed, {} excluded", r.updates, r.exclusions),
     );
     dt_dd(h, "view changes", &r.view_changes.to_string());
+    if let Some(p) = &r.purpose {
+        dt_dd(h, "purpose", &p.purpose);
+        dt_dd(h, "lawful basis", &p.lawful_basis);
+        dt_dd(h, "data categories", &p.data_categories.join(", "));
+        dt_dd(h, "retention", &p.retention);
+    }
     h.push_str("</dl>");
 }
 

@@ -43,6 +43,10 @@ pub struct AuditReport {
     pub membership: Vec<MembershipEvent>,
     /// Metrics of the last round summary, if any.
     pub last_metrics: Option<RoundMetrics>,
+    /// The genesis's declared purpose, lawful basis, data categories and retention, if any:
+    /// every commitment on the ledger is bound to it through the chain id.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub purpose: Option<crate::genesis::PurposeSpec>,
 }
 
 /// One organization's record.

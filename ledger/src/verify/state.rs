@@ -68,6 +68,8 @@ pub struct ChainState {
     /// Planned spends by example count (members' counts rarely change; bounded).
     planned: RefCell<BTreeMap<u64, Result<DpSpend, String>>>,
     totals: Totals,
+    /// The genesis's `[purpose]`, for reports.
+    purpose: Option<genesis::PurposeSpec>,
 }
 
 /// Distinct example counts whose planned spend is kept; the cache is emptied when full.
@@ -143,6 +145,7 @@ impl ChainState {
             plan: genesis.dp.plan_target(),
             planned: RefCell::new(BTreeMap::new()),
             totals: Totals::default(),
+            purpose: genesis.purpose.clone(),
         }
     }
 
@@ -832,6 +835,7 @@ impl ChainState {
                 .collect(),
             membership: self.membership.clone(),
             last_metrics: self.totals.last_metrics.clone(),
+            purpose: self.purpose.clone(),
         }
     }
 }

@@ -182,6 +182,7 @@ pub fn lay_out(a: &Args, root: &Path) -> anyhow::Result<(Vec<NodeSpec>, Genesis)
             })
             .collect(),
         transparency: None,
+        purpose: None,
     };
     let genesis = Genesis::from_toml(&genesis.to_toml()).context("the testnet genesis")?;
     let genesis_path = root.join("genesis.toml");

@@ -75,6 +75,7 @@ pub fn sim_genesis(n: usize, f: u32, collect_timeout_ms: u64, view_timeout_ms: u
         },
         members,
         transparency: None,
+        purpose: None,
     }
 }
 
