@@ -465,3 +465,63 @@ fn chromium_renders_the_report_with_all_charts() {
         std::fs::copy(&shot, keep).unwrap();
     }
 }
+
+#[test]
+fn a_model_predicting_one_class_for_everybody_is_called_out_not_shown_as_fair() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = TestChain::new(4, 1, "median");
+    let data = dir.path().join("node");
+    let store = SledStore::open(&data.join(LEDGER_SUBDIR)).unwrap();
+    let group = |name: &str, positive_rate: f64| fedledger_ledger::block::GroupFairness {
+        group: name.into(),
+        count: 500,
+        positive_rate,
+        true_positive_rate: positive_rate,
+    };
+    for round in 1..=4u64 {
+        // Rounds 3 and 4: nobody predicted positive in either group, so both gaps are 0.
+        let rate = if round <= 2 { 0.2 } else { 0.0 };
+        let m = RoundMetrics {
+            demographic_parity_gap: if round <= 2 { 0.1 } else { 0.0 },
+            equal_opportunity_gap: if round <= 2 { 0.1 } else { 0.0 },
+            groups: vec![group("urban", rate), group("rural", rate / 2.0)],
+            ..metrics(round)
+        };
+        let b = build_with_metrics(&c, &RoundPlan::default(), m);
+        store.append(&c.push(b)).unwrap();
+    }
+    store.flush().unwrap();
+    drop(store);
+    let genesis = dir.path().join("genesis.toml");
+    std::fs::write(&genesis, c.genesis.to_toml()).unwrap();
+    let out = dir.path().join("report.html");
+    let o = fedledger(&[
+        "report",
+        "--genesis",
+        genesis.to_str().unwrap(),
+        "--data-dir",
+        data.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let html = std::fs::read_to_string(&out).unwrap();
+    assert!(html.contains(r#"id="single-class""#), "note missing");
+    assert!(
+        html.contains("In 2 of 4 rounds (heights 3 to 4)") && html.contains("the negative class"),
+        "{}",
+        &html[html.find("single-class").unwrap()..][..600]
+    );
+    let o = fedledger(&[
+        "audit",
+        "--genesis",
+        genesis.to_str().unwrap(),
+        "--data-dir",
+        data.to_str().unwrap(),
+    ]);
+    assert!(
+        text(&o).contains("predicts the negative class for everybody"),
+        "{}",
+        text(&o)
+    );
+}

@@ -317,6 +317,16 @@ fn print_human(o: &AuditOutcome, lines: &[RoundLine], rounds: bool) {
             "  last metrics  accuracy {:.4}  auc {:.4}  loss {:.4}  parity gap {:.4}  opportunity gap {:.4}",
             m.accuracy, m.auc, m.loss, m.demographic_parity_gap, m.equal_opportunity_gap
         );
+        if m.groups.iter().any(|g| g.count > 0)
+            && m.groups
+                .iter()
+                .filter(|g| g.count > 0)
+                .all(|g| g.positive_rate == 0.0)
+        {
+            println!(
+                "                (the model predicts the negative class for everybody at 0.5: accuracy is the base rate and the gaps are 0 for that reason alone)"
+            );
+        }
     }
     println!();
     println!(

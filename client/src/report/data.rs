@@ -18,6 +18,43 @@ pub struct RoundMetricsPoint {
     pub parity_gap: f64,
     /// Equal opportunity gap.
     pub opportunity_gap: f64,
+    /// What the model predicted at the threshold, from the pooled group rates.
+    pub predicted: Predicted,
+}
+
+/// Which classes a round's model predicted for the customers evaluated, as far as the pooled
+/// per-group positive-prediction rates tell.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Predicted {
+    /// Both classes.
+    Both,
+    /// Nobody positive: accuracy is the base rate and the fairness gaps are 0 trivially.
+    OnlyNegative,
+    /// Everybody positive.
+    OnlyPositive,
+    /// No group rates recorded (no group column).
+    Unknown,
+}
+
+impl Predicted {
+    /// From a round summary's metrics.
+    pub fn of(m: &fedledger_ledger::block::RoundMetrics) -> Self {
+        let rates: Vec<f64> = m
+            .groups
+            .iter()
+            .filter(|g| g.count > 0)
+            .map(|g| g.positive_rate)
+            .collect();
+        if rates.is_empty() {
+            Predicted::Unknown
+        } else if rates.iter().all(|&r| r == 0.0) {
+            Predicted::OnlyNegative
+        } else if rates.iter().all(|&r| r == 1.0) {
+            Predicted::OnlyPositive
+        } else {
+            Predicted::Both
+        }
+    }
 }
 
 /// What the report keeps of one verified block: O(members) numbers.
@@ -72,6 +109,7 @@ impl ReportData {
                         loss: m.loss,
                         parity_gap: m.demographic_parity_gap,
                         opportunity_gap: m.equal_opportunity_gap,
+                        predicted: Predicted::of(m),
                     });
                 }
                 Entry::Membership(_) => {}

@@ -25,6 +25,7 @@ h2{font-size:18px;margin:28px 0 8px}
 .verdict dt{font-weight:bold}
 .verdict .note{margin-top:8px}
 .verdict dd{margin:0;word-break:break-word;font-family:monospace}
+section.note{background:#fff8e1;border-left:5px solid #f9a825;border-radius:6px;padding:4px 14px;margin:14px 0}
 section.chart{background:#fff;border:1px solid #ddd;border-radius:6px;padding:8px;margin:14px 0}
 section.chart svg{max-width:100%;height:auto;display:block}
 table{border-collapse:collapse;background:#fff;font-size:12px;width:100%}
@@ -58,6 +59,7 @@ pub fn page(
     verdict(&mut h, outcome);
     summary(&mut h, outcome);
     members(&mut h, orgs);
+    single_class(&mut h, data);
     for c in charts {
         let _ = write!(
             h,
@@ -77,6 +79,35 @@ pub fn page(
     );
     h.push('\n');
     h
+}
+
+/// Say so when a round's model predicted one class for everybody: its accuracy is the base rate
+/// and its fairness gaps read 0 for that reason alone, which the charts would show as fair.
+fn single_class(h: &mut String, data: &ReportData) {
+    use super::data::Predicted;
+    let flagged: Vec<(u64, Predicted)> = data
+        .rounds
+        .iter()
+        .filter_map(|r| r.metrics.map(|m| (r.height, m.predicted)))
+        .filter(|(_, p)| matches!(p, Predicted::OnlyNegative | Predicted::OnlyPositive))
+        .collect();
+    let (Some(first), Some(last)) = (flagged.first(), flagged.last()) else {
+        return;
+    };
+    let with_summary = data.rounds.iter().filter(|r| r.metrics.is_some()).count();
+    let class = if flagged.iter().all(|(_, p)| *p == Predicted::OnlyNegative) {
+        "the negative class"
+    } else {
+        "a single class"
+    };
+    let _ = write!(
+        h,
+        r#"<section class="note" id="single-class"><h2>The model predicted one class for everybody</h2><p>In {} of {} rounds (heights {} to {}), the model predicted {class} for every customer the members evaluated, at the decision threshold 0.5. In those rounds accuracy is the base rate, and the demographic parity and equal opportunity gaps read 0 because nobody (or everybody) is predicted positive, not because the model treats the groups alike. AUC, which needs no threshold, still measures the ranking.</p></section>"#,
+        flagged.len(),
+        with_summary,
+        first.0,
+        last.0
+    );
 }
 
 fn verdict(h: &mut String, o: &AuditOutcome) {
