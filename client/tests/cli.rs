@@ -862,3 +862,42 @@ fn a_proof_with_a_checkpoint_shows_the_block_in_the_signed_log_and_tampering_fai
     );
     assert!(!dir.path().join("x.json").exists());
 }
+
+#[test]
+fn simulate_takes_threshold_metrics_at_the_decision_threshold_and_records_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |t: &str, out: Option<&Path>| {
+        let mut args = vec![
+            "simulate",
+            "--orgs",
+            "4",
+            "--rounds",
+            "3",
+            "--rows-per-org",
+            "200",
+            "--seed",
+            "2",
+            "--target-epsilon",
+            "4",
+            "--threshold",
+            t,
+            "--json",
+        ];
+        if let Some(o) = out {
+            args.extend_from_slice(&["--ledger-out", o.to_str().unwrap()]);
+        }
+        let o = fedledger(&args);
+        assert!(o.status.success(), "{}", text(&o));
+        serde_json::from_slice::<serde_json::Value>(&o.stdout).unwrap()
+    };
+    let half = run("0.5", None);
+    let out = dir.path().join("sim");
+    let low = run("0.1", Some(&out));
+    // Same model, same ranking; more customers predicted positive at 0.1.
+    assert_eq!(half["final"]["auc"], low["final"]["auc"]);
+    assert!(low["final"]["recall"].as_f64().unwrap() > half["final"]["recall"].as_f64().unwrap());
+    let genesis = std::fs::read_to_string(out.join("genesis.toml")).unwrap();
+    assert!(genesis.contains("decision_threshold = 0.1"), "{genesis}");
+    let o = fedledger(&["simulate", "--threshold", "1.5", "--rounds", "1"]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+}

@@ -187,6 +187,13 @@ pub struct ModelSpec {
     /// chain ids of genesis files without it are unchanged.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tensors: Vec<TensorSpec>,
+    /// The decision rule of a binary model: a customer is predicted positive when P(class 1)
+    /// is at least this. Every threshold metric members report (accuracy, group positive and
+    /// true-positive rates, hence the fairness gaps) is taken here. Unset: 0.5. On rare
+    /// positives (a few percent) 0.5 soon predicts nobody positive; set it near the base rate.
+    /// Absent from the canonical encoding when unset, so chain ids are unchanged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decision_threshold: Option<f64>,
 }
 
 /// One named tensor of a model layout (f32, row-major).
@@ -237,6 +244,11 @@ impl TensorSpec {
 }
 
 impl ModelSpec {
+    /// The decision threshold members evaluate at (0.5 unless the genesis sets one).
+    pub fn threshold(&self) -> f64 {
+        self.decision_threshold.unwrap_or(0.5)
+    }
+
     /// Check a `tensors` layout: names unique, printable and short; shapes non-empty with
     /// positive dimensions; the total within [`MAX_MODEL_PARAMS`].
     pub fn check_tensors(&self) -> Result<u64, String> {
@@ -507,6 +519,16 @@ impl Genesis {
         }
         if m.features == 0 || m.classes < 2 {
             return bad("model.features must be >= 1 and model.classes >= 2".into());
+        }
+        if let Some(t) = m.decision_threshold {
+            if !(t > 0.0 && t < 1.0) {
+                return bad(format!(
+                    "model.decision_threshold must be in (0, 1), found {t}"
+                ));
+            }
+            if m.classes != 2 {
+                return bad("model.decision_threshold is for binary models (classes = 2)".into());
+            }
         }
         if m.kind == "mlp" && !(1..=2).contains(&m.hidden.len()) {
             return bad("model.hidden must list one or two layer widths for an mlp".into());

@@ -43,6 +43,7 @@ pub fn test_genesis(n: usize, f: u32, rule: &str, epsilon_max: f64) -> Genesis {
             init_seed: 1,
             schema_hash: String::new(),
             tensors: Vec::new(),
+            decision_threshold: None,
         },
         aggregation: AggregationSpec {
             rule: rule.into(),

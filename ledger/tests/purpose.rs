@@ -1,5 +1,6 @@
-//! A genesis `[purpose]`: validated, part of the chain id, shown in the audit report, and bound
-//! to every update commitment: one signed for another purpose fails the audit at its height.
+//! Genesis policy sections. `[purpose]`: validated, part of the chain id, shown in the audit
+//! report, and bound to every update commitment: one signed for another purpose fails the audit
+//! at its height. `model.decision_threshold`: validated, binary models only, in the chain id.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use fedledger_ledger::block::Entry;
@@ -83,4 +84,25 @@ fn a_commitment_signed_for_another_purpose_fails_the_audit_at_its_height() {
         out.report.purpose,
         Some(purpose("predict churn to offer retention deals"))
     );
+}
+
+#[test]
+fn the_decision_threshold_is_validated_binary_only_and_part_of_the_chain_id() {
+    let plain = test_genesis(4, 1, "median", 1e6);
+    let mut g = plain.clone();
+    g.model.decision_threshold = Some(0.05);
+    let g = Genesis::from_toml(&g.to_toml()).unwrap();
+    assert_eq!(g.model.threshold(), 0.05);
+    assert_eq!(plain.model.threshold(), 0.5);
+    assert_ne!(g.chain_id(), plain.chain_id());
+    for bad in [0.0, 1.0, -0.1, f64::NAN] {
+        let mut g = plain.clone();
+        g.model.decision_threshold = Some(bad);
+        assert!(g.validate().is_err(), "{bad}");
+    }
+    let mut multi = plain.clone();
+    multi.model.kind = "softmax".into();
+    multi.model.classes = 3;
+    multi.model.decision_threshold = Some(0.3);
+    assert!(multi.validate().unwrap_err().to_string().contains("binary"));
 }

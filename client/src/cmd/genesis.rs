@@ -112,6 +112,10 @@ pub struct NewArgs {
     /// How long members keep the data and what is derived from it, in words.
     #[arg(long, requires = "purpose")]
     retention: Option<String>,
+    /// Decision threshold of a binary model: members take accuracy, group rates and fairness
+    /// gaps at P(class 1) >= this (default 0.5; set it near the base rate for rare positives).
+    #[arg(long, value_name = "P")]
+    decision_threshold: Option<f64>,
     /// Where to write it (refuses to overwrite).
     #[arg(long, value_name = "FILE")]
     out: PathBuf,
@@ -185,6 +189,7 @@ pub fn run(c: Command) -> anyhow::Result<ExitCode> {
                             .map_err(|e| anyhow::anyhow!("--tensors: {e}"))?,
                         None => Vec::new(),
                     },
+                    decision_threshold: a.decision_threshold,
                 },
                 aggregation: AggregationSpec {
                     rule: a.rule,

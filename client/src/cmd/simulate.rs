@@ -99,6 +99,10 @@ pub struct Args {
     /// is scored on its own holdout, global model against personalized one.
     #[arg(long, default_value_t = 0, value_name = "EPOCHS")]
     personalize: u32,
+    /// Decision threshold of a binary model: accuracy, precision, recall, F1 and the fairness
+    /// gaps are taken at P(positive) >= this (written to the genesis with --ledger-out).
+    #[arg(long, default_value_t = 0.5, value_name = "P")]
+    threshold: f64,
     /// Print the report as JSON: {config, rounds, final, centralized, orgs, ...}.
     #[arg(long)]
     json: bool,
@@ -140,10 +144,14 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         lr: a.lr,
         seed: a.seed,
         personalize_epochs: a.personalize,
+        decision_threshold: a.threshold,
         ..SimConfig::default()
     };
     if a.dp_plan == DpPlanMode::Auto && a.target_epsilon.is_none() {
         anyhow::bail!("--dp-plan auto plans for a target: give --target-epsilon");
+    }
+    if !(a.threshold > 0.0 && a.threshold < 1.0) {
+        anyhow::bail!("--threshold {}: must be in (0, 1)", a.threshold);
     }
     if a.byzantine > 0 && a.attack.is_none() {
         anyhow::bail!("--byzantine {} needs --attack NAME", a.byzantine);

@@ -102,7 +102,7 @@ fn single_class(h: &mut String, data: &ReportData) {
     };
     let _ = write!(
         h,
-        r#"<section class="note" id="single-class"><h2>The model predicted one class for everybody</h2><p>In {} of {} rounds (heights {} to {}), the model predicted {class} for every customer the members evaluated, at the decision threshold 0.5. In those rounds accuracy is the base rate, and the demographic parity and equal opportunity gaps read 0 because nobody (or everybody) is predicted positive, not because the model treats the groups alike. AUC, which needs no threshold, still measures the ranking.</p></section>"#,
+        r#"<section class="note" id="single-class"><h2>The model predicted one class for everybody</h2><p>In {} of {} rounds (heights {} to {}), the model predicted {class} for every customer the members evaluated, at the genesis's decision threshold (<code>model.decision_threshold</code>, 0.5 unless set). In those rounds accuracy is the base rate, and the demographic parity and equal opportunity gaps read 0 because nobody (or everybody) is predicted positive, not because the model treats the groups alike. AUC, which needs no threshold, still measures the ranking.</p></section>"#,
         flagged.len(),
         with_summary,
         first.0,

@@ -5,7 +5,7 @@ use super::config::{DataSection, TrainingSection};
 use super::error::DaemonError;
 use crate::learn::attack::Attack;
 use crate::learn::data::{csv, synth, Dataset, Schema};
-use crate::learn::metrics::evaluate_model;
+use crate::learn::metrics::evaluate_model_at;
 use crate::learn::model::Architecture;
 use crate::learn::train::{train_local, DpSettings, TrainConfig};
 use crate::learn::LearnError;
@@ -22,6 +22,8 @@ pub struct Learner {
     cfg: TrainConfig,
     attack: Option<Attack>,
     org: OrgId,
+    /// The genesis's decision threshold, where local metrics are taken.
+    threshold: f64,
 }
 
 /// One round's local result.
@@ -158,6 +160,7 @@ impl Learner {
             cfg,
             attack,
             org,
+            threshold: genesis.model.threshold(),
         })
     }
 
@@ -179,7 +182,8 @@ impl Learner {
     /// Train round `round` from `global`. Deterministic in (member, round, global): a node that
     /// crashes before releasing and retrains produces the same update.
     pub fn train(&self, round: u64, global: &[f32]) -> Result<LocalUpdate, LearnError> {
-        let metrics = evaluate_model(&self.arch, global, &self.holdout)?.to_local();
+        let metrics =
+            evaluate_model_at(&self.arch, global, &self.holdout, self.threshold)?.to_local();
         let seed = u64::from_le_bytes(first8(&Digest::of_parts(&[
             b"fedledger/train",
             &self.org.0,

@@ -3,8 +3,9 @@
 //! equal-opportunity differences.
 //!
 //! For binary tasks the positive class is class 1 and an example is predicted positive when
-//! P(class 1) >= 0.5. For multi-class tasks precision, recall, F1 and AUC are macro averages
-//! (one-vs-rest) and the group rates treat class 1 as "positive".
+//! P(class 1) >= 0.5, or the genesis's `model.decision_threshold` ([`evaluate_at`]). For
+//! multi-class tasks precision, recall, F1 and AUC are macro averages (one-vs-rest) and the group
+//! rates treat class 1 as "positive".
 
 use crate::learn::data::Dataset;
 use crate::learn::error::LearnError;
@@ -92,6 +93,16 @@ fn ratio(a: u64, b: u64) -> f64 {
 
 /// Evaluate class probabilities `probs` (one row per example) against `data`'s labels and groups.
 pub fn evaluate(probs: ArrayView2<'_, f32>, data: &Dataset) -> Result<Metrics, LearnError> {
+    evaluate_at(probs, data, 0.5)
+}
+
+/// As [`evaluate`], a binary task's threshold metrics taken at P(class 1) >= `threshold` (the
+/// genesis's decision rule) instead of 0.5. AUC and log loss do not depend on it.
+pub fn evaluate_at(
+    probs: ArrayView2<'_, f32>,
+    data: &Dataset,
+    threshold: f64,
+) -> Result<Metrics, LearnError> {
     let n = data.len();
     let k = data.classes;
     if probs.dim() != (n, k) {
@@ -106,7 +117,7 @@ pub fn evaluate(probs: ArrayView2<'_, f32>, data: &Dataset) -> Result<Metrics, L
         probs
             .column(1)
             .iter()
-            .map(|&p| u32::from(p >= 0.5))
+            .map(|&p| u32::from(f64::from(p) >= threshold))
             .collect()
     } else {
         probs
@@ -223,8 +234,18 @@ pub fn evaluate_model(
     params: &[f32],
     data: &Dataset,
 ) -> Result<Metrics, LearnError> {
+    evaluate_model_at(arch, params, data, 0.5)
+}
+
+/// Evaluate the model `params` on `data` with the decision threshold `threshold`.
+pub fn evaluate_model_at(
+    arch: &Architecture,
+    params: &[f32],
+    data: &Dataset,
+    threshold: f64,
+) -> Result<Metrics, LearnError> {
     let probs: Array2<f32> = predict_proba(arch, params, data.x.view())?;
-    evaluate(probs.view(), data)
+    evaluate_at(probs.view(), data, threshold)
 }
 
 impl Metrics {
@@ -344,6 +365,28 @@ mod tests {
             &data
         )
         .is_err());
+    }
+
+    #[test]
+    fn threshold_metrics_are_taken_at_the_decision_threshold() {
+        let probs = array![[0.9, 0.1], [0.7, 0.3], [0.6, 0.4], [0.95, 0.05]];
+        let data = Dataset {
+            x: Array2::zeros((4, 1)),
+            y: vec![0, 1, 1, 0],
+            classes: 2,
+            groups: vec![0, 0, 1, 1],
+            group_names: vec!["a".into(), "b".into()],
+        };
+        // At 0.5 nobody is predicted positive: accuracy is the base rate, both gaps 0.
+        let half = evaluate(probs.view(), &data).unwrap();
+        assert_eq!((half.accuracy, half.recall), (0.5, 0.0));
+        assert_eq!(half.demographic_parity_difference, 0.0);
+        assert!(half.groups.iter().all(|g| g.positive_rate == 0.0));
+        // At 0.25 the two positives are found; AUC and log loss do not move.
+        let low = evaluate_at(probs.view(), &data, 0.25).unwrap();
+        assert_eq!((low.accuracy, low.recall, low.precision), (1.0, 1.0, 1.0));
+        assert_eq!(low.groups[0].positive_rate, 0.5);
+        assert_eq!((low.auc, low.log_loss), (half.auc, half.log_loss));
     }
 
     #[test]

@@ -106,6 +106,10 @@ pub struct Args {
     /// Seed of data, partition and initial model.
     #[arg(long, default_value_t = 7)]
     pub seed: u64,
+    /// The genesis's decision threshold (`model.decision_threshold`): members take accuracy and
+    /// the fairness rates at P(positive) >= this [default: 0.5].
+    #[arg(long, value_name = "P")]
+    pub threshold: Option<f64>,
     /// Where to put keys, genesis, configs, data dirs and logs (default: a fresh temp dir).
     #[arg(long, value_name = "DIR")]
     pub dir: Option<PathBuf>,

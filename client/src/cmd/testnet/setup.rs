@@ -149,6 +149,7 @@ pub fn lay_out(a: &Args, root: &Path) -> anyhow::Result<(Vec<NodeSpec>, Genesis)
                     .map_err(|e| anyhow::anyhow!("--tensors: {e}"))?,
                 None => Vec::new(),
             },
+            decision_threshold: a.threshold,
         },
         aggregation: AggregationSpec {
             rule: a.rule.clone(),

@@ -53,6 +53,7 @@ pub fn sim_genesis(n: usize, f: u32, collect_timeout_ms: u64, view_timeout_ms: u
             init_seed: 1,
             schema_hash: String::new(),
             tensors: Vec::new(),
+            decision_threshold: None,
         },
         aggregation: AggregationSpec {
             rule: "mean".into(),

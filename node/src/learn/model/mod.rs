@@ -190,6 +190,7 @@ impl Architecture {
             init_seed: 0,
             schema_hash: String::new(),
             tensors,
+            decision_threshold: None,
         };
         let total = spec.check_tensors().map_err(|reason| LearnError::Config {
             what: "model",
@@ -401,6 +402,7 @@ mod tests {
             init_seed: 42,
             schema_hash: String::new(),
             tensors: Vec::new(),
+            decision_threshold: None,
         };
         let a = Architecture::from_spec(&spec).unwrap();
         let p = a.init(spec.init_seed);

@@ -117,6 +117,14 @@ pub struct SimConfig {
     /// to its epsilon) and is scored on its own holdout, global against personalized; 0: off.
     #[serde(default)]
     pub personalize_epochs: u32,
+    /// A binary model's decision threshold: accuracy, precision, recall, F1 and the fairness
+    /// rates are taken at P(class 1) >= this (the genesis's `model.decision_threshold`).
+    #[serde(default = "half")]
+    pub decision_threshold: f64,
+}
+
+fn half() -> f64 {
+    0.5
 }
 
 impl Default for SimConfig {
@@ -143,6 +151,7 @@ impl Default for SimConfig {
             holdout: 0.2,
             seed: 7,
             personalize_epochs: 0,
+            decision_threshold: 0.5,
         }
     }
 }

@@ -7,7 +7,7 @@ use crate::learn::aggregate::Aggregator;
 use crate::learn::attack::Attack;
 use crate::learn::data::{csv, synth, Dataset, Schema};
 use crate::learn::error::LearnError;
-use crate::learn::metrics::{evaluate_model, Metrics};
+use crate::learn::metrics::{evaluate_model_at, Metrics};
 use crate::learn::model::{encode_update, model_hash, update_hash, Architecture};
 use crate::learn::partition::partition;
 use crate::learn::train::{train_local, DpSettings, TrainConfig, TrainOutput};
@@ -272,6 +272,8 @@ impl Simulation {
             init_seed: self.cfg.seed,
             schema_hash: self.schema.hash().to_hex(),
             tensors: Vec::new(),
+            decision_threshold: (self.cfg.decision_threshold != 0.5)
+                .then_some(self.cfg.decision_threshold),
         }
     }
 
@@ -452,7 +454,12 @@ impl Simulation {
                     metrics: local,
                 });
             }
-            let eval = evaluate_model(&self.arch, &global, &self.pooled_holdout)?;
+            let eval = evaluate_model_at(
+                &self.arch,
+                &global,
+                &self.pooled_holdout,
+                self.cfg.decision_threshold,
+            )?;
             let excluded: Vec<usize> = outcomes
                 .iter()
                 .filter(|o| !o.included)
@@ -486,7 +493,12 @@ impl Simulation {
             on_round(&record, &report)?;
             rounds.push(report);
         }
-        let final_metrics = evaluate_model(&self.arch, &global, &self.pooled_holdout)?;
+        let final_metrics = evaluate_model_at(
+            &self.arch,
+            &global,
+            &self.pooled_holdout,
+            self.cfg.decision_threshold,
+        )?;
         let centralized = self.centralized()?;
         let personalized: Vec<Option<Personalization>> = if cfg.personalize_epochs > 0 {
             (0..n)
@@ -554,8 +566,8 @@ impl Simulation {
         )?;
         let own: Vec<f32> = global.iter().zip(&out.delta).map(|(g, d)| g + d).collect();
         let holdout = &self.holdout[k];
-        let before = evaluate_model(&self.arch, global, holdout)?;
-        let after = evaluate_model(&self.arch, &own, holdout)?;
+        let before = evaluate_model_at(&self.arch, global, holdout, self.cfg.decision_threshold)?;
+        let after = evaluate_model_at(&self.arch, &own, holdout, self.cfg.decision_threshold)?;
         let epsilon_after = if self.dp_on() && self.sigma(k) > 0.0 {
             Some(glue::spend(
                 &mut accountant.clone(),
@@ -585,7 +597,13 @@ impl Simulation {
         round: u64,
         global: &[f32],
     ) -> Result<(TrainOutput, LocalMetrics), LearnError> {
-        let local = evaluate_model(&self.arch, global, &self.holdout[k])?.to_local();
+        let local = evaluate_model_at(
+            &self.arch,
+            global,
+            &self.holdout[k],
+            self.cfg.decision_threshold,
+        )?
+        .to_local();
         let flipped;
         let data = match self.cfg.attack {
             Some(a) if a.is_data_level() && self.is_byzantine(k) => {
@@ -628,6 +646,11 @@ impl Simulation {
             .zip(&out.delta)
             .map(|(a, b)| a + b)
             .collect();
-        evaluate_model(&self.arch, &params, &self.pooled_holdout)
+        evaluate_model_at(
+            &self.arch,
+            &params,
+            &self.pooled_holdout,
+            self.cfg.decision_threshold,
+        )
     }
 }
