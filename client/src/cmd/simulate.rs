@@ -301,6 +301,13 @@ fn print_table(r: &SimReport) {
     };
     line("federated", &r.final_metrics);
     line("centralized", &r.centralized);
+    if r.consent_dropped > 0 {
+        println!();
+        println!(
+            "{} rows without consent (the schema's consent column) were dropped before partitioning",
+            r.consent_dropped
+        );
+    }
     print_personalization(r);
     if r.orgs.iter().any(|o| o.plan.is_some()) {
         println!();

@@ -64,9 +64,20 @@ pub fn load_table(path: &Path) -> Result<Table, LearnError> {
     read_table(&bytes, &path.display().to_string())
 }
 
-/// Read a CSV file and encode it by `schema`.
+/// Read a CSV file and encode it by `schema`, without the rows the schema's consent column
+/// excludes (their number is logged).
 pub fn load(path: &Path, schema: &Schema) -> Result<Dataset, LearnError> {
-    load_table(path)?.encode(schema)
+    let (table, dropped) = load_table(path)?.consenting(schema)?;
+    if dropped > 0 {
+        tracing::info!(
+            target: "fedledger::data",
+            file = %path.display(),
+            used = table.rows.len(),
+            dropped,
+            "rows without consent dropped before training and evaluation"
+        );
+    }
+    table.encode(schema)
 }
 
 #[cfg(test)]
@@ -92,6 +103,28 @@ values = ["No", "Yes"]
     fn load_str(csv: &str) -> Result<Dataset, LearnError> {
         let schema = Schema::from_toml(SCHEMA, "s").unwrap();
         read_table(csv.as_bytes(), "f.csv")?.encode(&schema)
+    }
+
+    #[test]
+    fn rows_without_consent_are_dropped_and_counted_and_the_hash_is_unchanged_without_it() {
+        let plain = Schema::from_toml(SCHEMA, "s").unwrap();
+        let with = Schema::from_toml(
+            &format!("{SCHEMA}[consent]\ncolumn = \"consent\"\nvalue = \"yes\"\n"),
+            "s",
+        )
+        .unwrap();
+        assert_ne!(plain.hash(), with.hash());
+        let csv = "default,student,balance,consent\nNo,Yes,150,yes\nYes,No,50,no\nNo,No,90,\nYes,Yes,70,yes\n";
+        let table = read_table(csv.as_bytes(), "f.csv").unwrap();
+        let (kept, dropped) = table.consenting(&with).unwrap();
+        assert_eq!((kept.rows.len(), dropped), (2, 2));
+        assert_eq!(kept.lines, vec![2, 5], "file lines kept for error messages");
+        assert_eq!(kept.encode(&with).unwrap().y, vec![0, 1]);
+        let (all, none) = table.consenting(&plain).unwrap();
+        assert_eq!((all.rows.len(), none), (4, 0));
+        let no_column = read_table(b"default,student,balance\nNo,Yes,1\n", "g.csv").unwrap();
+        let e = no_column.consenting(&with).unwrap_err().to_string();
+        assert!(e.contains("consent"), "{e}");
     }
 
     #[test]

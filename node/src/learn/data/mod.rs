@@ -45,6 +45,31 @@ impl Table {
         Ok(self.rows.iter().map(|r| r[i].as_str()).collect())
     }
 
+    /// The rows the schema's consent column allows (all of them without one), and how many
+    /// were dropped.
+    pub fn consenting(&self, schema: &Schema) -> Result<(Table, u64), LearnError> {
+        let Some(c) = &schema.consent else {
+            return Ok((self.clone(), 0));
+        };
+        let i = self.column_index(&c.column)?;
+        let keep: Vec<usize> = (0..self.rows.len())
+            .filter(|&r| self.rows[r].get(i).is_some_and(|v| v.trim() == c.value))
+            .collect();
+        let dropped = (self.rows.len() - keep.len()) as u64;
+        Ok((
+            Table {
+                source: self.source.clone(),
+                header: self.header.clone(),
+                rows: keep.iter().map(|&r| self.rows[r].clone()).collect(),
+                lines: keep
+                    .iter()
+                    .map(|&r| self.lines.get(r).copied().unwrap_or(0))
+                    .collect(),
+            },
+            dropped,
+        ))
+    }
+
     /// Encode every row by `schema` into a [`Dataset`]; rows keep their order.
     pub fn encode(&self, schema: &Schema) -> Result<Dataset, LearnError> {
         if self.rows.is_empty() {

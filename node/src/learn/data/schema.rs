@@ -25,6 +25,21 @@ pub struct Schema {
     /// Categorical feature columns (one-hot encoded), after the numeric ones.
     #[serde(default)]
     pub categorical: Vec<CategoricalSpec>,
+    /// The column recording each customer's consent: rows without it are dropped before
+    /// anything is trained or evaluated. Absent from the hashed encoding when unset, so schema
+    /// hashes of schemas without it are unchanged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub consent: Option<ConsentSpec>,
+}
+
+/// `[consent]`: which rows may be used.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConsentSpec {
+    /// Column name.
+    pub column: String,
+    /// The value that means the customer consented (any other value: dropped).
+    pub value: String,
 }
 
 /// The label column and how its values map to classes.

@@ -51,6 +51,8 @@ pub struct Simulation {
     train_cfgs: Vec<TrainConfig>,
     plans: Vec<Option<DpPlan>>,
     init: Vec<f32>,
+    /// Rows the schema's consent column dropped before anything else.
+    consent_dropped: u64,
 }
 
 fn config_err(what: &'static str, reason: String) -> LearnError {
@@ -108,6 +110,7 @@ impl Simulation {
                 (csv::load_table(path)?, schema)
             }
         };
+        let (table, consent_dropped) = table.consenting(&schema)?;
         let data = table.encode(&schema)?;
         let parts = partition(
             &cfg.partition,
@@ -165,6 +168,7 @@ impl Simulation {
             train_cfgs,
             plans,
             init,
+            consent_dropped,
         })
     }
 
@@ -532,6 +536,7 @@ impl Simulation {
             final_metrics,
             centralized,
             orgs,
+            consent_dropped: self.consent_dropped,
             initial_model_hash: model_hash(&self.init).to_hex(),
             final_model_hash: model_hash(&global).to_hex(),
         })

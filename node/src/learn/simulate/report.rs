@@ -96,6 +96,9 @@ pub struct SimReport {
     pub centralized: Metrics,
     /// The organizations.
     pub orgs: Vec<OrgSummary>,
+    /// Rows dropped because the schema's consent column did not record consent.
+    #[serde(default)]
+    pub consent_dropped: u64,
     /// Hash of the initial model (hex).
     pub initial_model_hash: String,
     /// Hash of the final model (hex).
