@@ -269,6 +269,8 @@ fn every_command_has_help() {
         "verify-proof",
         "checkpoint",
         "consistency",
+        "monitor",
+        "explain",
         "privacy",
     ] {
         let o = fedledger(&[cmd, "--help"]);
