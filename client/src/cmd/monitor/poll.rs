@@ -5,9 +5,10 @@ use super::alarm::{hex, Alarm, AlarmKind, Side};
 use super::serve::{Metrics, Served};
 use super::view::View;
 use super::{Witness, TARGET};
+use crate::cmd::checkpoint_peer::PeerProof;
 use crate::http_client::HttpClient;
 use fedledger_ledger::codec::MAX_ENCODED_LEN;
-use fedledger_ledger::tlog::{self, OpenedCheckpoint, MAX_NOTE_BYTES, MAX_PROOF_HASHES};
+use fedledger_ledger::tlog::{self, OpenedCheckpoint, MAX_NOTE_BYTES};
 use fedledger_ledger::verify::Rule;
 use fedledger_ledger::{Block, Digest};
 use std::collections::HashSet;
@@ -185,18 +186,11 @@ impl Monitor {
         let Ok((200, body)) = self.http.get(peer, &path, 64 * 1024).await else {
             return Ok(true);
         };
-        #[derive(serde::Deserialize)]
-        struct Proof {
-            old_root: Digest,
-            new_root: Digest,
-            proof: Vec<Digest>,
-        }
-        let p: Proof = serde_json::from_slice(&body)
+        let p: PeerProof = serde_json::from_slice(&body)
             .map_err(|e| anyhow::anyhow!("GET {path}: not a consistency proof: {e}"))?;
         let ours = self.view.root_at(old);
-        let verdict = if p.proof.len() > MAX_PROOF_HASHES {
-            Err("an oversized proof".to_string())
-        } else if Some(p.old_root) != ours || p.new_root != theirs.root {
+        // verify_consistency refuses oversized proofs itself.
+        let verdict = if Some(p.old_root) != ours || p.new_root != theirs.root {
             Err(format!(
                 "its log has root {} at size {old}, the verified history {}",
                 p.old_root,
